@@ -11,6 +11,7 @@ use std::net::IpAddr;
 /// A pool handle: an opaque, case-sensitive byte string (RFC 5354 §2.2.9).
 /// RSPLIB accepts 1..=32 bytes; longer handles are representable so that
 /// attack scenarios can craft them, but the decoder refuses them by default.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PoolHandle(pub Vec<u8>);
 
@@ -46,6 +47,7 @@ impl std::fmt::Display for PoolHandle {
 }
 
 /// Pool element identifier (RFC 5354 §2.2.10). 0 is invalid for RSPLIB.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PoolElementId(pub u32);
 
@@ -56,6 +58,7 @@ impl std::fmt::Display for PoolElementId {
 }
 
 /// ENRP server (registrar) identifier. 0 means "not known".
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ServerId(pub u32);
 
@@ -66,6 +69,7 @@ impl std::fmt::Display for ServerId {
 }
 
 /// The transport protocol of a transport parameter.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TransportProtocol {
     /// 0x0004
@@ -82,6 +86,7 @@ pub enum TransportProtocol {
 
 /// A transport parameter: SCTP/TCP/UDP/DCCP/UDP-Lite with its port, its
 /// transport-use (or reserved) field, and its addresses (RFC 5354 §2.2.1-7).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TransportAddress {
     pub protocol: TransportProtocol,
@@ -117,36 +122,92 @@ impl TransportAddress {
 /// A pool member selection policy with its values (RFC 5356 and RSPLIB's
 /// private policies; wire layout in rserpool-wire.md §3.8). Loads,
 /// degradations, increments and DPFs are fractions scaled to `0..=u32::MAX`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SelectionPolicy {
     RoundRobin,
-    WeightedRoundRobin { weight: u32 },
+    WeightedRoundRobin {
+        weight: u32,
+    },
     Random,
-    WeightedRandom { weight: u32 },
+    WeightedRandom {
+        weight: u32,
+    },
     /// Larger value = preferred (RSPLIB).
-    Priority { priority: u32 },
-    LeastUsed { load: u32 },
-    LeastUsedDegradation { load: u32, degradation: u32 },
-    PriorityLeastUsed { load: u32, load_increment: u32 },
-    RandomizedLeastUsed { load: u32 },
-    RandomizedPriorityLeastUsed { load: u32, degradation: u32 },
-    RandomizedLeastUsedDegradation { load: u32, degradation: u32 },
-    PriorityLeastUsedDegradation { load: u32, degradation: u32 },
-    RandomizedPriorityLeastUsedDegradation { load: u32, degradation: u32 },
-    WeightedRandomDpf { weight: u32, weight_dpf: u32, distance: u32 },
-    LeastUsedDpf { load: u32, load_dpf: u32, distance: u32 },
-    LeastUsedDegradationDpf { load: u32, degradation: u32, load_dpf: u32, distance: u32 },
+    Priority {
+        priority: u32,
+    },
+    LeastUsed {
+        load: u32,
+    },
+    LeastUsedDegradation {
+        load: u32,
+        degradation: u32,
+    },
+    PriorityLeastUsed {
+        load: u32,
+        load_increment: u32,
+    },
+    RandomizedLeastUsed {
+        load: u32,
+    },
+    RandomizedPriorityLeastUsed {
+        load: u32,
+        degradation: u32,
+    },
+    RandomizedLeastUsedDegradation {
+        load: u32,
+        degradation: u32,
+    },
+    PriorityLeastUsedDegradation {
+        load: u32,
+        degradation: u32,
+    },
+    RandomizedPriorityLeastUsedDegradation {
+        load: u32,
+        degradation: u32,
+    },
+    WeightedRandomDpf {
+        weight: u32,
+        weight_dpf: u32,
+        distance: u32,
+    },
+    LeastUsedDpf {
+        load: u32,
+        load_dpf: u32,
+        distance: u32,
+    },
+    LeastUsedDegradationDpf {
+        load: u32,
+        degradation: u32,
+        load_dpf: u32,
+        distance: u32,
+    },
     /// 0xb0002004: RSPLIB's selector knows it, its codec does not. We give it
     /// the PLU words plus DPF and distance.
-    PriorityLeastUsedDpf { load: u32, load_increment: u32, load_dpf: u32, distance: u32 },
+    PriorityLeastUsedDpf {
+        load: u32,
+        load_increment: u32,
+        load_dpf: u32,
+        distance: u32,
+    },
     /// 0xb0002005: as above, for PLUD.
-    PriorityLeastUsedDegradationDpf { load: u32, degradation: u32, load_dpf: u32, distance: u32 },
+    PriorityLeastUsedDegradationDpf {
+        load: u32,
+        degradation: u32,
+        load_dpf: u32,
+        distance: u32,
+    },
     /// Any other policy code: kept as data (RSPLIB refuses it, 0x100b).
-    Unknown { code: u32, words: Vec<u32> },
+    Unknown {
+        code: u32,
+        words: Vec<u32>,
+    },
 }
 
 /// A pool element as carried in Registration, Handle Resolution Response,
 /// Business Card and ENRP handle-space messages (RFC 5354 §2.2.8).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PoolElement {
     pub id: PoolElementId,
@@ -160,6 +221,7 @@ pub struct PoolElement {
 }
 
 /// Server Information (RFC 5354 §2.2.11): a registrar's ID and its endpoint.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServerInformation {
     pub server_id: ServerId,
@@ -167,11 +229,13 @@ pub struct ServerInformation {
 }
 
 /// Operation Error cause code, known or not.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CauseCode(pub u16);
 
 /// One error cause of an Operation Error: the code and its info bytes (RSPLIB
 /// puts the offending TLV or message there for causes 1, 3 and 0x11).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ErrorCause {
     pub code: CauseCode,
@@ -179,17 +243,20 @@ pub struct ErrorCause {
 }
 
 /// Operation Error parameter (RFC 5354 §2.2.12): one or more causes.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OperationError {
     pub causes: Vec<ErrorCause>,
 }
 
 /// Cookie (RFC 5354 §2.2.13): opaque to the pool user.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Cookie(pub Vec<u8>);
 
 /// Handle Resolution option 0x803f: how many PEs the pool user wants
 /// (`HANDLE_RESOLUTION_ITEMS_ALL` = as many as possible).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HandleResolutionOption {
     pub items: u32,
@@ -197,6 +264,7 @@ pub struct HandleResolutionOption {
 
 /// What a receiver does with a parameter type it does not recognise: the
 /// top two bits of the type (RFC 5354 §3 / RFC 4960 §3.2.1).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnrecognizedAction {
     /// 00: stop processing, drop the message, no report.
@@ -221,6 +289,7 @@ impl UnrecognizedAction {
 }
 
 /// A parameter the decoder skipped (action bits 10 or 11), kept as data.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UnknownParameter {
     pub param_type: u16,
@@ -234,6 +303,7 @@ impl UnknownParameter {
 }
 
 /// A message of a type the decoder does not know, kept as data.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UnknownMessage {
     pub msg_type: u8,
@@ -245,6 +315,7 @@ pub struct UnknownMessage {
 // ---------------------------------------------------------------- ASAP
 
 /// ASAP Registration (0x01), PE → registrar.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Registration {
     pub pool_handle: PoolHandle,
@@ -252,6 +323,7 @@ pub struct Registration {
 }
 
 /// ASAP Deregistration (0x02), PE → registrar.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Deregistration {
     pub pool_handle: PoolHandle,
@@ -259,6 +331,7 @@ pub struct Deregistration {
 }
 
 /// ASAP Registration Response (0x03).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RegistrationResponse {
     /// R bit.
@@ -269,6 +342,7 @@ pub struct RegistrationResponse {
 }
 
 /// ASAP Deregistration Response (0x04).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DeregistrationResponse {
     pub pool_handle: PoolHandle,
@@ -277,6 +351,7 @@ pub struct DeregistrationResponse {
 }
 
 /// ASAP Handle Resolution (0x05), pool user → registrar.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HandleResolution {
     pub pool_handle: PoolHandle,
@@ -285,6 +360,7 @@ pub struct HandleResolution {
 
 /// ASAP Handle Resolution Response (0x06). Success: `policy` and 0..n
 /// `elements`. Failure: `error` (cause 9 = unknown pool *or* rate limited).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HandleResolutionResponse {
     pub pool_handle: PoolHandle,
@@ -294,6 +370,7 @@ pub struct HandleResolutionResponse {
 }
 
 /// ASAP Endpoint Keep-Alive (0x07), registrar → PE.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EndpointKeepAlive {
     /// H bit.
@@ -305,6 +382,7 @@ pub struct EndpointKeepAlive {
 }
 
 /// ASAP Endpoint Keep-Alive Ack (0x08), PE → registrar.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EndpointKeepAliveAck {
     pub pool_handle: PoolHandle,
@@ -312,6 +390,7 @@ pub struct EndpointKeepAliveAck {
 }
 
 /// ASAP Endpoint Unreachable (0x09), pool user → registrar. Never answered.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EndpointUnreachable {
     pub pool_handle: PoolHandle,
@@ -320,6 +399,7 @@ pub struct EndpointUnreachable {
 
 /// ASAP Server Announce (0x0a), registrar → UDP multicast. RSPLIB sends no
 /// transports: the receiver uses the UDP source address and port.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ServerAnnounce {
     pub server_id: ServerId,
@@ -327,6 +407,7 @@ pub struct ServerAnnounce {
 }
 
 /// ASAP Business Card (0x0d), pool user ↔ pool element.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BusinessCard {
     pub pool_handle: PoolHandle,
@@ -335,6 +416,7 @@ pub struct BusinessCard {
 }
 
 /// An ASAP message (PPID 11).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AsapMessage {
     Registration(Registration),
@@ -360,6 +442,7 @@ pub enum AsapMessage {
 // ---------------------------------------------------------------- ENRP
 
 /// ENRP Presence (0x01).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Presence {
     pub reply_required: bool,
@@ -371,6 +454,7 @@ pub struct Presence {
 }
 
 /// ENRP Handle Table Request (0x02).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HandleTableRequest {
     pub own_children_only: bool,
@@ -379,6 +463,7 @@ pub struct HandleTableRequest {
 }
 
 /// One pool of a Handle Table Response: a pool handle and its PEs.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HandleTablePool {
     pub pool_handle: PoolHandle,
@@ -386,6 +471,7 @@ pub struct HandleTablePool {
 }
 
 /// ENRP Handle Table Response (0x03).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HandleTableResponse {
     pub reject: bool,
@@ -396,6 +482,7 @@ pub struct HandleTableResponse {
 }
 
 /// ENRP Handle Update (0x04).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HandleUpdate {
     pub takeover_suggested: bool,
@@ -408,6 +495,7 @@ pub struct HandleUpdate {
 }
 
 /// ENRP List Request (0x05).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ListRequest {
     pub sender: ServerId,
@@ -415,6 +503,7 @@ pub struct ListRequest {
 }
 
 /// ENRP List Response (0x06).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ListResponse {
     pub reject: bool,
@@ -424,6 +513,7 @@ pub struct ListResponse {
 }
 
 /// ENRP Init Takeover (0x07), Init Takeover Ack (0x08), Takeover Server (0x09).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Takeover {
     pub sender: ServerId,
@@ -432,6 +522,7 @@ pub struct Takeover {
 }
 
 /// ENRP Error (0x0a).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EnrpError {
     pub sender: ServerId,
@@ -440,6 +531,7 @@ pub struct EnrpError {
 }
 
 /// An ENRP message (PPID 12).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum EnrpMessage {
     Presence(Presence),
@@ -457,6 +549,7 @@ pub enum EnrpMessage {
 
 /// Which protocol table a message belongs to: decided by the SCTP PPID (or,
 /// for UDP announces, by the port), never by the type byte.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
     Asap,
@@ -464,6 +557,7 @@ pub enum Protocol {
 }
 
 /// Any ASAP or ENRP message.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     Asap(AsapMessage),
