@@ -7,4 +7,5 @@
 
 #![forbid(unsafe_code)]
 
+pub mod rate_limit;
 pub mod wire;
