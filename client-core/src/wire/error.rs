@@ -1,0 +1,206 @@
+//! Typed decode errors that say what was wrong and where.
+
+use super::types::UnrecognizedAction;
+
+/// What was wrong with the bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum DecodeErrorKind {
+    /// Fewer bytes than a message header (4).
+    MessageTooShort { available: usize },
+    /// The Message Length field is below the header size.
+    MessageLengthTooShort { length: usize },
+    /// The Message Length field promises more bytes than were received.
+    MessageTruncated { length: usize, available: usize },
+    /// The message is longer than the limit.
+    MessageTooLong { length: usize, max: usize },
+    /// Bytes after Message Length (beyond the final parameter's padding).
+    TrailingBytes { count: usize },
+    /// A fixed field (server ID, update action, …) does not fit.
+    FieldTruncated {
+        field: &'static str,
+        needed: usize,
+        available: usize,
+    },
+    /// Fewer than 4 bytes left where a parameter header must start.
+    ParameterHeaderTruncated { available: usize },
+    /// A parameter's Length field is below its 4-byte header.
+    ParameterLengthTooShort { length: usize },
+    /// A parameter's Length field runs past the end of its container.
+    ParameterOverrun { length: usize, available: usize },
+    /// The zero padding after a parameter is missing (RSPLIB requires it).
+    PaddingMissing { needed: usize, available: usize },
+    /// A parameter whose value must have a fixed size has another size.
+    InvalidParameterLength { expected: usize, length: usize },
+    /// A required parameter is absent.
+    MissingParameter { expected: u16 },
+    /// A known parameter at a position where the message does not allow it
+    /// (RSPLIB treats it by its action bits: 00 → the message is dropped).
+    UnexpectedParameter { expected: Option<u16> },
+    /// A parameter type the decoder does not know, with "stop" action bits.
+    /// `tlv` holds the whole offending parameter so that a receiver can
+    /// report it in an Operation Error with cause 1 when the action says so.
+    UnrecognizedParameter {
+        action: UnrecognizedAction,
+        tlv: Vec<u8>,
+    },
+    /// An empty pool handle.
+    EmptyPoolHandle,
+    /// A pool handle longer than the limit (RSPLIB aborts beyond 32 bytes).
+    PoolHandleTooLong { length: usize, max: usize },
+    /// More pool elements than the limit.
+    TooManyElements { max: usize },
+    /// More addresses in one transport parameter than the limit.
+    TooManyAddresses { max: usize },
+    /// A transport parameter without any address.
+    NoAddresses,
+    /// More error causes than the limit.
+    TooManyCauses { max: usize },
+    /// A parameter nested deeper than the limit.
+    TooDeep { max: usize },
+    /// The policy value does not have the number of words its type needs.
+    InvalidPolicyLength {
+        policy: u32,
+        words: usize,
+        expected: usize,
+    },
+    /// A policy value that is not a whole number of 32-bit words.
+    UnalignedPolicy { length: usize },
+    /// An error cause whose Cause Length is below 4 or beyond its parameter.
+    InvalidCauseLength { length: usize, available: usize },
+}
+
+/// A decode error: what was wrong, in which parameter, at which byte offset
+/// of the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DecodeError {
+    pub kind: DecodeErrorKind,
+    /// Offset in the message of the parameter (or field) concerned.
+    pub offset: usize,
+    /// The parameter type concerned, if the error is inside a parameter.
+    pub parameter: Option<u16>,
+}
+
+impl DecodeError {
+    pub(crate) fn new(kind: DecodeErrorKind, offset: usize, parameter: Option<u16>) -> Self {
+        DecodeError {
+            kind,
+            offset,
+            parameter,
+        }
+    }
+}
+
+impl std::fmt::Display for DecodeErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use DecodeErrorKind::*;
+        match self {
+            MessageTooShort { available } => {
+                write!(
+                    f,
+                    "{available} bytes are shorter than the 4-byte message header"
+                )
+            }
+            MessageLengthTooShort { length } => {
+                write!(
+                    f,
+                    "message length {length} is shorter than the 4-byte header"
+                )
+            }
+            MessageTruncated { length, available } => write!(
+                f,
+                "message length {length} exceeds the {available} bytes received"
+            ),
+            MessageTooLong { length, max } => {
+                write!(f, "message length {length} exceeds the limit of {max}")
+            }
+            TrailingBytes { count } => {
+                write!(f, "{count} trailing bytes after the message")
+            }
+            FieldTruncated {
+                field,
+                needed,
+                available,
+            } => write!(
+                f,
+                "field {field} needs {needed} bytes, only {available} left"
+            ),
+            ParameterHeaderTruncated { available } => write!(
+                f,
+                "{available} bytes left are shorter than a 4-byte parameter header"
+            ),
+            ParameterLengthTooShort { length } => {
+                write!(f, "length {length} is shorter than its 4-byte header")
+            }
+            ParameterOverrun { length, available } => write!(
+                f,
+                "length {length} runs past the {available} bytes of its container"
+            ),
+            PaddingMissing { needed, available } => write!(
+                f,
+                "{needed} padding bytes are missing ({available} present)"
+            ),
+            InvalidParameterLength { expected, length } => {
+                write!(f, "length {length}, expected {expected}")
+            }
+            MissingParameter { expected } => {
+                write!(f, "required parameter 0x{expected:04x} is missing")
+            }
+            UnexpectedParameter { expected: Some(e) } => {
+                write!(f, "unexpected here (expected parameter 0x{e:04x})")
+            }
+            UnexpectedParameter { expected: None } => {
+                write!(f, "unexpected here (no further parameter allowed)")
+            }
+            UnrecognizedParameter { action, .. } => {
+                write!(f, "unrecognized parameter type, action bits say {action:?}")
+            }
+            EmptyPoolHandle => write!(f, "empty pool handle"),
+            PoolHandleTooLong { length, max } => {
+                write!(
+                    f,
+                    "pool handle of {length} bytes exceeds the limit of {max}"
+                )
+            }
+            TooManyElements { max } => write!(f, "more than {max} pool elements"),
+            TooManyAddresses { max } => write!(f, "more than {max} addresses"),
+            NoAddresses => write!(f, "transport parameter without an address"),
+            TooManyCauses { max } => write!(f, "more than {max} error causes"),
+            TooDeep { max } => write!(f, "parameters nested deeper than {max}"),
+            InvalidPolicyLength {
+                policy,
+                words,
+                expected,
+            } => write!(
+                f,
+                "policy 0x{policy:08x} has {words} value words, expected {expected}"
+            ),
+            UnalignedPolicy { length } => {
+                write!(
+                    f,
+                    "policy value of {length} bytes is not whole 32-bit words"
+                )
+            }
+            InvalidCauseLength { length, available } => write!(
+                f,
+                "cause length {length} is invalid ({available} bytes available)"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.parameter {
+            Some(p) => write!(
+                f,
+                "parameter 0x{p:04x} at offset {}: {}",
+                self.offset, self.kind
+            ),
+            None => write!(f, "at offset {}: {}", self.offset, self.kind),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
