@@ -1,1 +1,56 @@
-//! Filled by a later issue.
+//! The `rserpool` command line: decode captures, resolve pool handles, and
+//! hold sessions with pool elements (a driver of client-core's pool user).
+
+pub mod capture;
+pub mod decode;
+pub mod exit;
+pub mod json;
+pub mod summary;
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::{CliError, ExitStatus};
+
+/// RSerPool pool-user toolkit (interoperates with RSPLIB).
+#[derive(Debug, Parser)]
+#[command(name = "rserpool", version, about)]
+pub struct Cli {
+    /// Machine-readable output: one JSON object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode ASAP/ENRP messages given as hex or found in a pcap capture.
+    Decode(decode::DecodeArgs),
+}
+
+/// Run a parsed command line, writing results to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match cli.command {
+        Command::Decode(args) => decode::run(&args, cli.json, out),
+    }
+}
+
+/// Set up logging on stderr according to `-v`.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

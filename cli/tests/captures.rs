@@ -1,0 +1,130 @@
+//! Every shared capture decodes to exactly the per-capture message counts
+//! that `shared/vectors/INDEX.md` states, and every vector's bytes appear at
+//! the frame INDEX.md names.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rserpool_cli::decode::{records, DecodeArgs, DecodedRecord};
+
+/// `$RSERPOOL_SHARED`, else `<workspace>/../shared`. Absent → fail, never skip.
+fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("RSERPOOL_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    assert!(
+        dir.join("vectors/INDEX.md").is_file(),
+        "shared reference data not found at {} (set RSERPOOL_SHARED)",
+        dir.display()
+    );
+    dir
+}
+
+fn index() -> String {
+    std::fs::read_to_string(shared_dir().join("vectors/INDEX.md")).unwrap()
+}
+
+fn decode_capture(name: &str) -> Vec<DecodedRecord> {
+    let args = DecodeArgs {
+        hex: vec![],
+        enrp: false,
+        pcap: Some(shared_dir().join("captures").join(name)),
+    };
+    records(&args).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// "asap endpoint-keep-alive (ppid 11)" → count, per capture file.
+fn expected_counts() -> BTreeMap<String, BTreeMap<String, usize>> {
+    let text = index();
+    let section = text
+        .split("## Message counts per capture")
+        .nth(1)
+        .expect("INDEX.md has a 'Message counts per capture' section");
+    let mut all = BTreeMap::new();
+    for line in section.lines() {
+        let Some(rest) = line.strip_prefix("* **") else {
+            continue;
+        };
+        let (file, list) = rest.split_once("**:").expect("'* **file**: …' line");
+        let mut counts = BTreeMap::new();
+        for item in list.split(", ") {
+            let (label, n) = item.trim().rsplit_once(" x").expect("'label xN' item");
+            counts.insert(label.to_string(), n.parse::<usize>().expect("count"));
+        }
+        all.insert(file.to_string(), counts);
+    }
+    assert_eq!(all.len(), 8, "eight captures listed");
+    all
+}
+
+fn label_with_ppid(r: &DecodedRecord) -> String {
+    let ppid = r
+        .origin
+        .as_ref()
+        .and_then(|o| o.ppid)
+        .map_or("None".to_string(), |p| p.to_string());
+    format!("{} (ppid {ppid})", r.label())
+}
+
+#[test]
+fn every_capture_decodes_with_the_index_message_counts() {
+    for (file, expected) in expected_counts() {
+        let mut got: BTreeMap<String, usize> = BTreeMap::new();
+        for r in decode_capture(&file) {
+            // INDEX.md counts typed messages (as tshark names them); a
+            // payload shorter than the 4-byte header has no type there.
+            if r.bytes.len() < 4 {
+                assert!(r.label().ends_with("too-short"));
+                continue;
+            }
+            *got.entry(label_with_ppid(&r)).or_default() += 1;
+        }
+        assert_eq!(got, expected, "message counts of {file}");
+    }
+}
+
+#[test]
+fn only_the_probe_capture_holds_undecodable_messages() {
+    // 05-probes.pcap is where a raw client sent malformed messages on
+    // purpose; everything in the other captures was sent by RSPLIB and must
+    // decode.
+    let mut probe_failures = 0;
+    for file in expected_counts().keys() {
+        for r in decode_capture(file) {
+            if let Err(e) = &r.result {
+                assert!(file.starts_with("05-"), "{file}: {} failed: {e}", r.text());
+                probe_failures += 1;
+            }
+        }
+    }
+    // The malformed probes and RSPLIB's ASAP Error quoting one of them.
+    assert!(probe_failures >= 5, "{probe_failures}");
+}
+
+#[test]
+fn every_vector_appears_at_its_index_frame() {
+    let shared = shared_dir();
+    let text = index();
+    let mut checked = 0;
+    for line in text.lines().filter(|l| l.starts_with("| [")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | [name](name.hex) | PPID | transport | pcap:frame | ...
+        let name = cells[1]
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap()
+            .to_string();
+        let (pcap, frame) = cells[4].split_once(':').expect("pcap:frame");
+        let frame: u64 = frame.parse().unwrap();
+        let hex_text =
+            std::fs::read_to_string(shared.join("vectors").join(format!("{name}.hex"))).unwrap();
+        let bytes = hex::decode(hex_text.trim()).unwrap();
+        let found = decode_capture(pcap)
+            .into_iter()
+            .any(|r| r.origin.as_ref().is_some_and(|o| o.frame == frame) && r.bytes == bytes);
+        assert!(found, "vector {name} not found at {pcap} frame {frame}");
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} vectors listed");
+}
