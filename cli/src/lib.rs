@@ -5,7 +5,9 @@ pub mod capture;
 pub mod decode;
 pub mod exit;
 pub mod json;
+pub mod resolve;
 pub mod summary;
+pub mod transport;
 
 use std::io::Write;
 
@@ -31,13 +33,24 @@ pub struct Cli {
 pub enum Command {
     /// Decode ASAP/ENRP messages given as hex or found in a pcap capture.
     Decode(decode::DecodeArgs),
+    /// Resolve a pool handle to its pool elements at a registrar.
+    Resolve(resolve::ResolveArgs),
 }
 
 /// Run a parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Decode(args) => decode::run(&args, cli.json, out),
+        Command::Resolve(args) => resolve::run(&args, cli.json, out),
     }
+}
+
+/// The single-threaded runtime the network commands run on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(ExitStatus::Failure, e.into()))
 }
 
 /// Set up logging on stderr according to `-v`.
@@ -52,5 +65,6 @@ pub fn init_logging(verbose: u8) {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

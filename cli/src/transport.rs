@@ -1,0 +1,264 @@
+//! Channels to registrars and pool elements: where a URL points and how the
+//! bytes get there. Thin: ASAP decisions are client-core's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use client_core::wire::consts::ASAP_PORT;
+use rserpool_sctp::{SctpAssociation, SctpError};
+
+/// A registrar (or pool element) address as the user gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `sctp://host[,host…][:port]` or bare `host:port`. Several hosts are
+    /// the addresses of one multi-homed endpoint; a name resolving to
+    /// several addresses is treated the same way.
+    Sctp { hosts: Vec<String>, port: u16 },
+    /// `wss://…` through the gateway.
+    Wss { url: String },
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Sctp { hosts, port } => {
+                let hosts: Vec<String> = hosts
+                    .iter()
+                    .map(|h| {
+                        if h.contains(':') {
+                            format!("[{h}]")
+                        } else {
+                            h.clone()
+                        }
+                    })
+                    .collect();
+                write!(f, "sctp://{}:{port}", hosts.join(","))
+            }
+            Endpoint::Wss { url } => write!(f, "{url}"),
+        }
+    }
+}
+
+/// Why a registrar URL is not usable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UrlError {
+    #[error("unsupported scheme {0:?} (use sctp:// or wss://)")]
+    Scheme(String),
+    #[error("no host in {0:?}")]
+    NoHost(String),
+    #[error("bad port in {0:?}")]
+    Port(String),
+}
+
+/// Parse a registrar URL. The ASAP port (3863) is the default for SCTP.
+pub fn parse_endpoint(text: &str) -> Result<Endpoint, UrlError> {
+    let text = text.trim();
+    let (scheme, rest) = match text.split_once("://") {
+        Some((s, r)) => (s.to_ascii_lowercase(), r),
+        None => ("sctp".to_string(), text),
+    };
+    match scheme.as_str() {
+        "wss" | "ws" => {
+            if rest.is_empty() || rest.starts_with('/') {
+                return Err(UrlError::NoHost(text.to_string()));
+            }
+            Ok(Endpoint::Wss {
+                url: text.to_string(),
+            })
+        }
+        "sctp" => {
+            let rest = rest.trim_end_matches('/');
+            // The port follows the last ':' that is outside brackets.
+            let close = rest.rfind(']').map_or(0, |i| i + 1);
+            let (hosts, port) = match rest[close..].rfind(':') {
+                Some(i) => {
+                    let port_text = &rest[close + i + 1..];
+                    let port = port_text
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or_else(|| UrlError::Port(text.to_string()))?;
+                    (&rest[..close + i], port)
+                }
+                None => (rest, ASAP_PORT),
+            };
+            let hosts: Vec<String> = hosts
+                .split(',')
+                .map(|h| {
+                    h.trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string()
+                })
+                .filter(|h| !h.is_empty())
+                .collect();
+            if hosts.is_empty() {
+                return Err(UrlError::NoHost(text.to_string()));
+            }
+            // A bare IPv6 address without brackets has several ':'.
+            if hosts.len() == 1 && hosts[0].contains(':') && !rest.contains('[') {
+                return Err(UrlError::Port(text.to_string()));
+            }
+            Ok(Endpoint::Sctp { hosts, port })
+        }
+        other => Err(UrlError::Scheme(other.to_string())),
+    }
+}
+
+/// Why a channel could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    NoSctp(SctpError),
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve { host: String, reason: String },
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Why a channel failed after it was open.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("{0}")]
+    Sctp(#[from] SctpError),
+}
+
+/// An open channel that carries (PPID, message) pairs.
+#[derive(Clone, Debug)]
+pub struct Channel {
+    sctp: Arc<SctpAssociation>,
+}
+
+impl Channel {
+    /// Open a channel to an endpoint.
+    pub async fn connect(endpoint: &Endpoint) -> Result<Channel, ConnectError> {
+        match endpoint {
+            Endpoint::Sctp { hosts, port } => {
+                let mut addrs = Vec::new();
+                for host in hosts {
+                    let found = tokio::net::lookup_host((host.as_str(), *port))
+                        .await
+                        .map_err(|e| ConnectError::Resolve {
+                            host: host.clone(),
+                            reason: e.to_string(),
+                        })?;
+                    addrs.extend(found);
+                }
+                Self::connect_sctp(&addrs).await
+            }
+            Endpoint::Wss { .. } => Err(ConnectError::Unsupported(
+                "WebSocket registrars need the gateway framing from client-core, which this build does not have yet".to_string(),
+            )),
+        }
+    }
+
+    /// Open an SCTP association to all addresses of one endpoint.
+    pub async fn connect_sctp(addrs: &[SocketAddr]) -> Result<Channel, ConnectError> {
+        // One association may only mix families on an IPv6 socket; keep the
+        // family of the first address.
+        let family_v4 = addrs.first().is_some_and(|a| a.is_ipv4());
+        let same: Vec<SocketAddr> = addrs
+            .iter()
+            .copied()
+            .filter(|a| a.is_ipv4() == family_v4 || !family_v4)
+            .collect();
+        match SctpAssociation::connect(&same).await {
+            Ok(a) => Ok(Channel { sctp: Arc::new(a) }),
+            Err(e) if e.is_no_kernel_support() => Err(ConnectError::NoSctp(e)),
+            Err(e) => Err(ConnectError::Unreachable(e.to_string())),
+        }
+    }
+
+    pub async fn send(&self, ppid: u32, data: &[u8]) -> Result<(), ChannelError> {
+        // ASAP and application data both go on stream 0, ordered (RSPLIB).
+        Ok(self.sctp.send(ppid, 0, data).await?)
+    }
+
+    pub async fn recv(&self) -> Result<(u32, Vec<u8>), ChannelError> {
+        let m = self.sctp.recv().await?;
+        Ok((m.ppid, m.data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sctp(hosts: &[&str], port: u16) -> Endpoint {
+        Endpoint::Sctp {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            port,
+        }
+    }
+
+    #[test]
+    fn parses_sctp_urls_with_default_port_and_multi_homing() {
+        assert_eq!(
+            parse_endpoint("sctp://10.1.0.3:3863").unwrap(),
+            sctp(&["10.1.0.3"], 3863)
+        );
+        assert_eq!(
+            parse_endpoint("10.1.0.3:4000").unwrap(),
+            sctp(&["10.1.0.3"], 4000)
+        );
+        assert_eq!(
+            parse_endpoint("sctp://registrar.example").unwrap(),
+            sctp(&["registrar.example"], 3863)
+        );
+        assert_eq!(
+            parse_endpoint("sctp://10.1.0.1,10.0.2.15:3863").unwrap(),
+            sctp(&["10.1.0.1", "10.0.2.15"], 3863)
+        );
+        assert_eq!(
+            parse_endpoint("sctp://[::1]:3863").unwrap(),
+            sctp(&["::1"], 3863)
+        );
+        assert_eq!(
+            parse_endpoint("sctp://[::1]").unwrap(),
+            sctp(&["::1"], 3863)
+        );
+    }
+
+    #[test]
+    fn parses_wss_urls_verbatim() {
+        assert_eq!(
+            parse_endpoint("wss://127.0.0.1:8443/asap").unwrap(),
+            Endpoint::Wss {
+                url: "wss://127.0.0.1:8443/asap".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_bad_urls_with_reasons() {
+        assert_eq!(
+            parse_endpoint("http://x"),
+            Err(UrlError::Scheme("http".into()))
+        );
+        assert!(matches!(
+            parse_endpoint("sctp://:3863"),
+            Err(UrlError::NoHost(_))
+        ));
+        assert!(matches!(
+            parse_endpoint("sctp://h:99999"),
+            Err(UrlError::Port(_))
+        ));
+        assert!(matches!(
+            parse_endpoint("sctp://h:0"),
+            Err(UrlError::Port(_))
+        ));
+        assert!(matches!(parse_endpoint("wss://"), Err(UrlError::NoHost(_))));
+    }
+
+    #[test]
+    fn endpoints_print_back_as_urls() {
+        assert_eq!(
+            sctp(&["::1", "10.0.0.1"], 3863).to_string(),
+            "sctp://[::1],10.0.0.1:3863"
+        );
+    }
+}

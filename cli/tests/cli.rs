@@ -1,0 +1,163 @@
+//! The `rserpool` binary as a user meets it: output, messages, exit codes.
+
+use std::process::{Command, Output};
+
+fn rserpool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rserpool"))
+        .args(args)
+        .output()
+        .expect("run rserpool")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+// asap-handle-resolution-1 from the shared vectors: HR for EchoPool, items 1.
+const HANDLE_RESOLUTION: &str = "050000180009000c4563686f506f6f6c803f000800000001";
+
+#[test]
+fn decode_prints_one_readable_line_per_hex_message() {
+    let o = rserpool(&["decode", HANDLE_RESOLUTION, "0e00000c000c000800100004"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0],
+        "asap handle-resolution len 24: pool EchoPool items 1"
+    );
+    assert_eq!(lines[1], "asap error len 12: error causes [0x0010]");
+}
+
+#[test]
+fn decode_enrp_uses_the_enrp_table() {
+    // Same type byte 0x05: ENRP List Request (sender, receiver server IDs).
+    let o = rserpool(&["decode", "--enrp", "0500000c1000000110000002"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        "enrp list-request len 12: 0x10000001 -> 0x10000002"
+    );
+}
+
+#[test]
+fn decode_json_has_type_fields_and_hex() {
+    let o = rserpool(&["decode", "--json", HANDLE_RESOLUTION]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON line");
+    assert_eq!(v["protocol"], "asap");
+    assert_eq!(v["type"], "handle-resolution");
+    assert_eq!(v["type_code"], 5);
+    assert_eq!(v["length"], 24);
+    assert_eq!(v["hex"], HANDLE_RESOLUTION);
+    assert_eq!(v["summary"], "pool EchoPool items 1");
+}
+
+#[test]
+fn decode_reports_malformed_messages_with_offset_and_exit_3() {
+    // Pool handle parameter claims 255 bytes in a 16-byte message.
+    let o = rserpool(&["decode", "05000010000900ff4563686f506f6f6c"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stdout(&o).contains("UNDECODABLE parameter 0x0009 at offset 4"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("1 of 1 messages could not be decoded"));
+}
+
+#[test]
+fn decode_refuses_non_hex_as_usage_error() {
+    let o = rserpool(&["decode", "05zz"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not hex"), "{}", stderr(&o));
+}
+
+#[test]
+fn decode_of_a_missing_capture_is_a_bad_input_error() {
+    let o = rserpool(&["decode", "--pcap", "/nonexistent/x.pcap"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("cannot open /nonexistent/x.pcap"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn decode_without_input_is_a_usage_error() {
+    assert_eq!(rserpool(&["decode"]).status.code(), Some(2));
+}
+
+#[test]
+fn resolve_requires_a_registrar() {
+    let o = rserpool(&["resolve", "EchoPool"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--registrar"));
+}
+
+#[test]
+fn resolve_refuses_unknown_url_schemes_before_connecting() {
+    let o = rserpool(&[
+        "resolve",
+        "EchoPool",
+        "-r",
+        "sctp://10.1.0.1",
+        "-r",
+        "http://x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unsupported scheme \"http\""),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn resolve_with_an_unreadable_ca_file_is_a_bad_input_error() {
+    let o = rserpool(&[
+        "resolve",
+        "EchoPool",
+        "-r",
+        "wss://127.0.0.1:1/",
+        "--ca",
+        "/nonexistent/ca.pem",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("--ca /nonexistent/ca.pem"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn resolve_over_sctp_says_why_it_cannot_reach_a_registrar() {
+    // Port 9 on loopback has no registrar. Without kernel SCTP (CI) the
+    // answer is the "no SCTP" advice with its own exit status.
+    let o = rserpool(&[
+        "resolve",
+        "EchoPool",
+        "-r",
+        "sctp://127.0.0.1:9",
+        "--connect-timeout",
+        "2000",
+    ]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("resolving EchoPool: no registrar answered"),
+        "{err}"
+    );
+    assert!(err.contains("sctp://127.0.0.1:9: "), "{err}");
+    if rserpool_sctp::kernel_has_sctp() {
+        assert_eq!(o.status.code(), Some(10), "{err}");
+    } else {
+        assert_eq!(o.status.code(), Some(13), "{err}");
+        assert!(err.contains("kernel has no SCTP: load the sctp module or use `rserpool lab`"));
+    }
+}
