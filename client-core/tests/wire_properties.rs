@@ -18,7 +18,7 @@ fn address() -> impl Strategy<Value = IpAddr> {
         // IPv4-mapped IPv6 addresses are sent as IPv4 (RSPLIB), so they do
         // not round-trip as IPv6: exclude them here, test them separately.
         any::<[u8; 16]>()
-            .prop_map(|o| Ipv6Addr::from(o))
+            .prop_map(Ipv6Addr::from)
             .prop_filter("not v4-mapped", |a| a.to_ipv4_mapped().is_none())
             .prop_map(IpAddr::V6),
     ]
