@@ -6,6 +6,7 @@ pub mod decode;
 pub mod exit;
 pub mod json;
 pub mod resolve;
+pub mod session;
 pub mod summary;
 pub mod transport;
 
@@ -35,6 +36,9 @@ pub enum Command {
     Decode(decode::DecodeArgs),
     /// Resolve a pool handle to its pool elements at a registrar.
     Resolve(resolve::ResolveArgs),
+    /// Talk to a pool element: stdin lines out, replies printed, failover
+    /// notices on stderr (like RSPLIB's rspterminal).
+    Session(session::SessionArgs),
 }
 
 /// Run a parsed command line, writing results to `out`.
@@ -42,6 +46,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Decode(args) => decode::run(&args, cli.json, out),
         Command::Resolve(args) => resolve::run(&args, cli.json, out),
+        Command::Session(args) => session::run(&args, cli.json, out),
     }
 }
 

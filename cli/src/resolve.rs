@@ -22,7 +22,7 @@ pub struct RegistrarArgs {
     /// Registrar to ask: sctp://HOST[,HOST…][:PORT] (ASAP port 3863 by
     /// default) or wss://… through the gateway. Repeat to give fallbacks;
     /// they are tried in order.
-    #[arg(long = "registrar", short = 'r', value_name = "URL", required = true, num_args = 1..)]
+    #[arg(long = "registrar", short = 'r', value_name = "URL", required = true)]
     pub registrars: Vec<String>,
     /// PEM file of the CA that signed the gateway's certificate (wss://).
     #[arg(long, value_name = "FILE")]

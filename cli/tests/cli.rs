@@ -161,3 +161,63 @@ fn resolve_over_sctp_says_why_it_cannot_reach_a_registrar() {
         assert!(err.contains("kernel has no SCTP: load the sctp module or use `rserpool lab`"));
     }
 }
+
+#[test]
+fn registrar_flag_takes_one_url_so_the_pool_may_follow_it() {
+    // If -r swallowed several values, "EchoPool" would become a URL and the
+    // pool argument would be missing (exit 2).
+    let o = rserpool(&["resolve", "-r", "http://x", "EchoPool"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--registrar http://x"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn session_requires_pool_and_registrar() {
+    assert_eq!(rserpool(&["session", "EchoPool"]).status.code(), Some(2));
+    assert_eq!(
+        rserpool(&["session", "-r", "sctp://10.1.0.1"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        rserpool(&[
+            "session",
+            "EchoPool",
+            "-r",
+            "sctp://10.1.0.1",
+            "--ppid",
+            "x"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn session_without_a_reachable_registrar_fails_with_a_reason() {
+    let o = rserpool(&[
+        "session",
+        "EchoPool",
+        "-r",
+        "sctp://127.0.0.1:9",
+        "--connect-timeout",
+        "2000",
+    ]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("resolving EchoPool: no registrar answered"),
+        "{err}"
+    );
+    let expected = if rserpool_sctp::kernel_has_sctp() {
+        10
+    } else {
+        13
+    };
+    assert_eq!(o.status.code(), Some(expected), "{err}");
+}
