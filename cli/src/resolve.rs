@@ -158,6 +158,16 @@ async fn ask(
             Ok(Err(e)) => return Err(Attempt::Unreachable(e.to_string())),
             Ok(Ok(c)) => c,
         };
+    ask_on(&channel, pool, args.response_timeout).await
+}
+
+/// Send a Handle Resolution on an open registrar channel and wait up to
+/// `response_timeout_ms` for the response.
+pub async fn ask_on(
+    channel: &Channel,
+    pool: &PoolHandle,
+    response_timeout_ms: u64,
+) -> Result<HandleResolutionResponse, Attempt> {
     // Items = "all": list every element the registrar will give
     // (draft-dreibholz-rserpool-asap-hropt; rserpool-wire §3.12).
     let request = Message::Asap(AsapMessage::HandleResolution(HandleResolution {
@@ -170,14 +180,13 @@ async fn ask(
         .send(request.ppid(), &request.to_bytes())
         .await
         .map_err(|e| Attempt::Failed(e.to_string()))?;
-    let wait = Duration::from_millis(args.response_timeout);
+    let wait = Duration::from_millis(response_timeout_ms);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let (ppid, bytes) = match tokio::time::timeout_at(deadline, channel.recv()).await {
             Err(_) => {
                 return Err(Attempt::Failed(format!(
-                    "no answer within {} ms",
-                    args.response_timeout
+                    "no answer within {response_timeout_ms} ms"
                 )))
             }
             Ok(Err(e)) => return Err(Attempt::Failed(e.to_string())),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use client_core::wire::consts::ASAP_PORT;
 use rserpool_sctp::{SctpAssociation, SctpError};
+use tokio::sync::mpsc;
 
 /// A registrar (or pool element) address as the user gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,15 +126,45 @@ pub enum ConnectError {
 pub enum ChannelError {
     #[error("{0}")]
     Sctp(#[from] SctpError),
+    #[error("channel closed")]
+    Closed,
 }
 
 /// An open channel that carries (PPID, message) pairs.
 #[derive(Clone, Debug)]
 pub struct Channel {
-    sctp: Arc<SctpAssociation>,
+    inner: Inner,
+}
+
+#[derive(Clone, Debug)]
+enum Inner {
+    Sctp(Arc<SctpAssociation>),
+    Memory(Arc<MemoryEnd>),
+}
+
+/// One end of an in-process channel (tests and simulators).
+#[derive(Debug)]
+struct MemoryEnd {
+    tx: mpsc::UnboundedSender<(u32, Vec<u8>)>,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<(u32, Vec<u8>)>>,
 }
 
 impl Channel {
+    /// Two connected in-process channel ends: what one sends, the other
+    /// receives, PPID included. For fake registrars and pool elements in
+    /// tests on hosts without kernel SCTP.
+    pub fn memory_pair() -> (Channel, Channel) {
+        let (a_tx, b_rx) = mpsc::unbounded_channel();
+        let (b_tx, a_rx) = mpsc::unbounded_channel();
+        let end = |tx, rx| Channel {
+            inner: Inner::Memory(Arc::new(MemoryEnd {
+                tx,
+                rx: tokio::sync::Mutex::new(rx),
+            })),
+        };
+        (end(a_tx, a_rx), end(b_tx, b_rx))
+    }
+
     /// Open a channel to an endpoint.
     pub async fn connect(endpoint: &Endpoint) -> Result<Channel, ConnectError> {
         match endpoint {
@@ -158,29 +189,42 @@ impl Channel {
 
     /// Open an SCTP association to all addresses of one endpoint.
     pub async fn connect_sctp(addrs: &[SocketAddr]) -> Result<Channel, ConnectError> {
-        // One association may only mix families on an IPv6 socket; keep the
-        // family of the first address.
-        let family_v4 = addrs.first().is_some_and(|a| a.is_ipv4());
-        let same: Vec<SocketAddr> = addrs
+        // An IPv4 socket cannot reach IPv6 addresses; an IPv6 one reaches
+        // both. Keep the family of the first address when it is IPv4.
+        let v4_only = addrs.first().is_some_and(|a| a.is_ipv4());
+        let usable: Vec<SocketAddr> = addrs
             .iter()
             .copied()
-            .filter(|a| a.is_ipv4() == family_v4 || !family_v4)
+            .filter(|a| !v4_only || a.is_ipv4())
             .collect();
-        match SctpAssociation::connect(&same).await {
-            Ok(a) => Ok(Channel { sctp: Arc::new(a) }),
+        match SctpAssociation::connect(&usable).await {
+            Ok(a) => Ok(Channel {
+                inner: Inner::Sctp(Arc::new(a)),
+            }),
             Err(e) if e.is_no_kernel_support() => Err(ConnectError::NoSctp(e)),
             Err(e) => Err(ConnectError::Unreachable(e.to_string())),
         }
     }
 
     pub async fn send(&self, ppid: u32, data: &[u8]) -> Result<(), ChannelError> {
-        // ASAP and application data both go on stream 0, ordered (RSPLIB).
-        Ok(self.sctp.send(ppid, 0, data).await?)
+        match &self.inner {
+            // ASAP and application data both go on stream 0, ordered (RSPLIB).
+            Inner::Sctp(a) => Ok(a.send(ppid, 0, data).await?),
+            Inner::Memory(m) => {
+                m.tx.send((ppid, data.to_vec()))
+                    .map_err(|_| ChannelError::Closed)
+            }
+        }
     }
 
     pub async fn recv(&self) -> Result<(u32, Vec<u8>), ChannelError> {
-        let m = self.sctp.recv().await?;
-        Ok((m.ppid, m.data))
+        match &self.inner {
+            Inner::Sctp(a) => {
+                let m = a.recv().await?;
+                Ok((m.ppid, m.data))
+            }
+            Inner::Memory(m) => m.rx.lock().await.recv().await.ok_or(ChannelError::Closed),
+        }
     }
 }
 
