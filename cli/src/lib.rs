@@ -9,6 +9,7 @@ pub mod resolve;
 pub mod session;
 pub mod summary;
 pub mod transport;
+pub mod wss;
 
 use std::io::Write;
 

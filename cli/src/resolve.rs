@@ -39,6 +39,20 @@ pub struct RegistrarArgs {
 impl RegistrarArgs {
     /// Parse every URL up front so that a typo is a usage error, not a
     /// runtime failure after the first registrar was tried.
+    /// TLS trust for `wss://` registrars (`--ca`, else the web PKI), built
+    /// only when some registrar is `wss://`.
+    pub fn tls(
+        &self,
+        endpoints: &[Endpoint],
+    ) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, CliError> {
+        if !endpoints.iter().any(|e| matches!(e, Endpoint::Wss { .. })) {
+            return Ok(None);
+        }
+        crate::wss::client_config(self.ca.as_deref())
+            .map(Some)
+            .map_err(|e| CliError::new(ExitStatus::BadInput, e.into()))
+    }
+
     pub fn endpoints(&self) -> Result<Vec<Endpoint>, CliError> {
         if let Some(ca) = &self.ca {
             std::fs::metadata(ca).map_err(|e| {
@@ -84,9 +98,8 @@ pub fn attempts_error(what: &str, attempts: &[(Endpoint, Attempt)]) -> CliError 
     let mut lines = vec![format!("{what}: no registrar answered")];
     for (e, a) in attempts {
         let why = match a {
-            Attempt::NoSctp(s) | Attempt::Tls(s) | Attempt::Unreachable(s) | Attempt::Failed(s) => {
-                s
-            }
+            Attempt::Tls(s) => format!("TLS: {s}"),
+            Attempt::NoSctp(s) | Attempt::Unreachable(s) | Attempt::Failed(s) => s.clone(),
         };
         lines.push(format!("  {e}: {why}"));
     }
@@ -121,9 +134,10 @@ pub async fn resolve(
     endpoints: &[Endpoint],
     args: &RegistrarArgs,
 ) -> Result<Resolution, CliError> {
+    let tls = args.tls(endpoints)?;
     let mut attempts = Vec::new();
     for endpoint in endpoints {
-        match ask(pool, endpoint, args).await {
+        match ask(pool, endpoint, args, tls.clone()).await {
             Ok(response) => {
                 return Ok(Resolution {
                     registrar: endpoint.clone(),
@@ -143,8 +157,9 @@ async fn ask(
     pool: &PoolHandle,
     endpoint: &Endpoint,
     args: &RegistrarArgs,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 ) -> Result<HandleResolutionResponse, Attempt> {
-    let connect = Channel::connect(endpoint);
+    let connect = Channel::connect(endpoint, tls);
     let channel =
         match tokio::time::timeout(Duration::from_millis(args.connect_timeout), connect).await {
             Err(_) => {

@@ -185,10 +185,11 @@ impl Session<'_> {
             pool_handle: self.pool.clone(),
             pe_id: pe,
         }));
+        let tls = self.args.registrar.tls(&self.endpoints).ok().flatten();
         for endpoint in &self.endpoints {
             if let Ok(Ok(ch)) = tokio::time::timeout(
                 Duration::from_millis(self.args.registrar.connect_timeout),
-                Channel::connect(endpoint),
+                Channel::connect(endpoint, tls.clone()),
             )
             .await
             {

@@ -1,0 +1,131 @@
+//! `wss://` registrars: a gateway whose certificate the user does not trust
+//! is a TLS failure with rustls' reason, the next URL is tried, and the exit
+//! status says "TLS"; with `--ca` the same gateway is trusted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+
+struct Gateway {
+    addr: SocketAddr,
+    ca_pem: String,
+}
+
+/// A TLS WebSocket server with a certificate from a fresh test CA. It
+/// accepts the WebSocket handshake and then holds the connection.
+async fn start_gateway() -> Gateway {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A refused handshake is the point of one test: ignore errors.
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    if let Ok(ws) = tokio_tungstenite::accept_async(tls).await {
+                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                        drop(ws);
+                    }
+                }
+            });
+        }
+    });
+    Gateway {
+        addr,
+        ca_pem: ca_cert.pem(),
+    }
+}
+
+async fn rserpool(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_rserpool"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn untrusted_gateway_is_a_tls_failure_and_the_next_url_is_tried() {
+    let gw = start_gateway().await;
+    let url = format!("wss://127.0.0.1:{}/asap", gw.addr.port());
+    let second = format!("wss://localhost:{}/asap", gw.addr.port());
+    let o = rserpool(vec![
+        "resolve".into(),
+        "EchoPool".into(),
+        "-r".into(),
+        url.clone(),
+        "-r".into(),
+        second.clone(),
+    ])
+    .await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(11), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{url}: TLS: invalid peer certificate: UnknownIssuer"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{second}: TLS: invalid peer certificate: UnknownIssuer"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn ca_option_makes_the_gateway_trusted() {
+    let gw = start_gateway().await;
+    let dir = std::env::temp_dir().join(format!("rserpool-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca: PathBuf = dir.join("ca.pem");
+    std::fs::write(&ca, &gw.ca_pem).unwrap();
+    let url = format!("wss://localhost:{}/asap", gw.addr.port());
+    let o = rserpool(vec![
+        "resolve".into(),
+        "EchoPool".into(),
+        "-r".into(),
+        url,
+        "--ca".into(),
+        ca.display().to_string(),
+    ])
+    .await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(11), "{err}");
+    assert!(!err.contains("TLS:"), "{err}");
+    assert!(!err.contains("certificate"), "{err}");
+}
