@@ -5,17 +5,20 @@
 //! * [`consts`]: every protocol number, defined once.
 //! * [`decode`] / [`Message::encode`]: bytes ⇄ representations. Decoding never
 //!   panics; it returns a [`DecodeError`] that says what was wrong and where.
+//! * [`Codec`]: the same encode/decode for each parameter on its own.
 //! * [`raw`]: builders for deliberately malformed bytes (attack scenarios).
 //!
 //! Which table a type byte belongs to is decided by the SCTP PPID (11 ASAP,
 //! 12 ENRP), never by the byte itself: pass the [`Protocol`].
 
+mod codec;
 pub mod consts;
 mod error;
 mod param;
 pub mod raw;
 pub mod types;
 
+pub use codec::Codec;
 pub use error::{DecodeError, DecodeErrorKind};
 pub use param::{policy_from_words, policy_words};
 pub use types::*;

@@ -133,6 +133,10 @@ impl Writer<'_> {
     pub fn cookie(&mut self, c: &Cookie) {
         self.tlv(pt::COOKIE, |w| w.bytes(&c.0));
     }
+
+    pub fn hr_option(&mut self, o: HandleResolutionOption) {
+        self.tlv(pt::HANDLE_RESOLUTION_OPTION, |w| w.u32(o.items));
+    }
 }
 
 /// The wire code and value words of a policy (RFC 5356; rserpool-wire.md §3.8).
@@ -649,6 +653,32 @@ impl<'a> Reader<'a> {
         Ok(v)
     }
 
+    /// The next parameter must be an IPv4 or IPv6 address.
+    pub fn address(&mut self, ctx: &mut Ctx<'_>) -> Result<IpAddr, DecodeError> {
+        let at = self.offset();
+        match self.next_known(ctx, |ty| ty == pt::IPV4_ADDRESS || ty == pt::IPV6_ADDRESS)? {
+            Some(a) => address_value(&a),
+            None => Err(DecodeError::new(
+                K::MissingParameter {
+                    expected: pt::IPV4_ADDRESS,
+                },
+                at,
+                self.param,
+            )),
+        }
+    }
+
+    /// One transport parameter of any protocol, if there is one.
+    pub fn opt_transport(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Option<TransportAddress>, DecodeError> {
+        match self.next_known(ctx, |ty| transport_protocol(ty).is_some())? {
+            Some(t) => transport_value(&t, ctx).map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub fn checksum(&mut self, ctx: &mut Ctx<'_>) -> Result<u16, DecodeError> {
         let t = self.expect(ctx, pt::PE_CHECKSUM)?;
         let v = t.fixed(2)?;
@@ -723,7 +753,12 @@ fn address_value(t: &Tlv<'_>) -> Result<IpAddr, DecodeError> {
         let v = t.fixed(16)?;
         let mut o = [0u8; 16];
         o.copy_from_slice(v);
-        Ok(IpAddr::V6(Ipv6Addr::from(o)))
+        let a = Ipv6Addr::from(o);
+        // An IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 §2.5.5.2)
+        // and RSPLIB sends it as an IPv4 parameter (rserpool-wire.md §3.2):
+        // return the IPv4 form so that a decoded message re-encodes to the
+        // same meaning and addresses compare equal however they arrived.
+        Ok(a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4))
     }
 }
 
