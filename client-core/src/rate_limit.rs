@@ -69,6 +69,13 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket is full (holds `burst` tokens): such a bucket
+    /// carries no history and may be dropped from a table of buckets.
+    pub fn is_full(&mut self, now: Duration) -> bool {
+        self.refill(now);
+        self.tokens >= f64::from(self.rate.burst)
+    }
+
     /// When the next token will be available (`now` if one is available).
     /// `None` when the rate is 0 and the bucket is empty.
     pub fn next_available(&mut self, now: Duration) -> Option<Duration> {

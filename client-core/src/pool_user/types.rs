@@ -1,0 +1,437 @@
+//! Inputs, outputs and configuration of the pool user.
+
+use crate::policy::RefuseReason;
+use crate::rate_limit::Rate;
+use crate::wire::{BusinessCard, Message, PoolElement, PoolElementId, PoolHandle};
+use core::time::Duration;
+
+/// A transport channel the driver opens on request (an SCTP association, a
+/// WebSocket, an in-memory pipe). Numbered by the pool user, never reused.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(pub u64);
+
+/// A session of the application with a pool (RFC 5351 §2.2 "session").
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// One application call to [`super::PoolUser::resolve`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Bytes to send on a channel, as one message with this PPID.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub channel: ChannelId,
+    pub ppid: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Something the driver must do with its transports.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open `channel` to a registrar. `endpoint` is the configured or
+    /// announced string (`sctp://10.1.0.1:3863`, `wss://host/asap`); the
+    /// driver interprets it. Answer with `handle_connected` or `handle_closed`.
+    ConnectRegistrar {
+        channel: ChannelId,
+        endpoint: String,
+    },
+    /// Open `channel` to a pool element's user transport.
+    ConnectPoolElement {
+        channel: ChannelId,
+        session: SessionId,
+        pool_handle: PoolHandle,
+        element: PoolElement,
+    },
+    /// Close (abort) `channel`; the pool user has forgotten it already.
+    Close { channel: ChannelId },
+}
+
+/// Why a channel ended, as the driver saw it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Orderly shutdown by the peer.
+    Closed,
+    /// Abort / communication lost.
+    Aborted,
+    /// The connection could not be established.
+    ConnectFailed,
+    /// The peer failed authentication (TLS certificate, name mismatch...).
+    AuthenticationFailed(String),
+}
+
+/// Security properties of an established path, as the driver knows them.
+/// Compared on failover: RFC 5355 §2.9 asks that the application learn
+/// when its traffic moves to a path with different protection.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PathSecurity {
+    /// "sctp", "tcp", "websocket", "memory"...
+    pub transport: String,
+    /// Traffic is protected by TLS (or DTLS) end to end to the peer.
+    pub tls: bool,
+    /// The peer's authenticated identity (certificate name), if any.
+    pub authenticated_peer: Option<String>,
+    /// The path goes through a gateway (browser → gateway → SCTP).
+    pub via_gateway: bool,
+}
+
+impl PathSecurity {
+    /// Plain SCTP as RSPLIB uses it: no TLS, nobody authenticated.
+    pub fn plain(transport: &str) -> Self {
+        PathSecurity {
+            transport: transport.to_string(),
+            ..PathSecurity::default()
+        }
+    }
+
+    /// Whether the protection differs (transport, TLS, authentication or
+    /// gateway). The authenticated *name* differing counts: it is another
+    /// peer identity.
+    pub fn differs_from(&self, other: &PathSecurity) -> bool {
+        self != other
+    }
+}
+
+/// Configuration. [`Default`] gives RSPLIB's defaults (rserpool-wire.md §5.1)
+/// plus our Endpoint Unreachable limits.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Static registrars, in order of preference.
+    pub registrars: Vec<String>,
+    /// Use registrars learned from Server Announces (RFC 5352 §3.6). These
+    /// are unauthenticated multicast (RFC 5355 §3.3): turn off in TLS mode
+    /// unless the driver authenticates announced registrars.
+    pub use_announced_registrars: bool,
+    /// An announced registrar is forgotten this long after its last
+    /// announce (RSPLIB `ASAP_DEFAULT_REGISTRAR_ANNOUNCE_TIMEOUT`, 5 s).
+    pub announce_lifetime: Duration,
+    /// How long one registrar connection attempt may take (RSPLIB
+    /// `ASAP_DEFAULT_REGISTRAR_CONNECT_TIMEOUT`, 7.5 s).
+    pub registrar_connect_timeout: Duration,
+    /// Full passes over the registrar table before pending requests fail
+    /// with [`ResolveError::NoRegistrarReachable`] (RSPLIB: one round per
+    /// hunt, and a queued request triggers a second hunt → 2).
+    pub hunt_rounds: u32,
+    /// Wait for a registrar's response (RSPLIB
+    /// `ASAP_DEFAULT_REGISTRAR_RESPONSE_TIMEOUT`, 3 s; RFC 5352 T1).
+    pub response_timeout: Duration,
+    /// How many registrars a request is sent to before it fails with
+    /// [`ResolveError::Timeout`]. RSPLIB: 1 (no retransmission); we default
+    /// to 2, RFC 5352's MAX-REQUEST-RETRANSMIT, because the issue asks for
+    /// retransmission on the next registrar.
+    pub request_max_trials: u32,
+    /// Operation Error cause 9 means "unknown pool" *or* "refused by the
+    /// registrar's rate limit" (rserpool-wire.md §6.2 item 6): ask this
+    /// many further registrars before reporting "no such pool".
+    pub unknown_pool_retries: u32,
+    /// How long resolved PEs stay usable in the PU cache (RFC 5352
+    /// stale.cache.value; RSPLIB tools pass 0 = resolve on every connect).
+    pub stale_cache: Duration,
+    /// Items requested by [`super::PoolUser::resolve`]
+    /// (`HANDLE_RESOLUTION_ITEMS_ALL` = all). Sessions always ask for 1.
+    /// The option is only sent when `stale_cache` is 0 or items = all, as
+    /// RSPLIB does (§5.3).
+    pub resolve_items: u32,
+    /// PU → PE connect timeout (RSPLIB sessioncontrol.c: 5 s).
+    pub pe_connect_timeout: Duration,
+    /// Delay before a session resolves again after an empty pool (RSPLIB:
+    /// 250 ms).
+    pub empty_pool_retry: Duration,
+    /// Delay before a session resolves again after no registrar could be
+    /// reached (a whole hunt failed; retrying faster only hammers dead
+    /// addresses). Default: the registrar connect timeout.
+    pub no_registrar_retry: Duration,
+    /// A registrar that failed authentication is not tried again for this
+    /// long (RFC 5355 §2.7: do not use an unauthenticated registrar).
+    pub auth_failure_holdoff: Duration,
+    /// Endpoint Unreachable reports per PE (RFC 5355 §2.13). Default one
+    /// per 10 s: RSPLIB registrars evict a PE after 3 reports, so one PU
+    /// alone cannot evict a healthy PE in under 20 s, while the first
+    /// report of a real failure still goes out at once.
+    pub unreachable_per_element: Rate,
+    /// Endpoint Unreachable reports in total. Default 1/s, burst 3: a
+    /// whole pool failing is reported promptly, a flood is not.
+    pub unreachable_total: Rate,
+    /// Queue trace events (messages, state changes, timers). Application
+    /// events are always queued.
+    pub trace: bool,
+    /// Seed of the selection PRNG (randomised policies, deterministic).
+    pub seed: u64,
+    /// Most application messages queued in a session while it has no PE.
+    pub session_queue_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            registrars: Vec::new(),
+            use_announced_registrars: true,
+            announce_lifetime: Duration::from_secs(5),
+            registrar_connect_timeout: Duration::from_millis(7500),
+            hunt_rounds: 2,
+            response_timeout: Duration::from_secs(3),
+            request_max_trials: 2,
+            unknown_pool_retries: 1,
+            stale_cache: Duration::ZERO,
+            resolve_items: crate::wire::consts::HANDLE_RESOLUTION_ITEMS_ALL,
+            pe_connect_timeout: Duration::from_secs(5),
+            empty_pool_retry: Duration::from_millis(250),
+            no_registrar_retry: Duration::from_millis(7500),
+            auth_failure_holdoff: Duration::from_secs(300),
+            unreachable_per_element: Rate::new(0.1, 1),
+            unreachable_total: Rate::new(1.0, 3),
+            trace: true,
+            seed: 0x5eed_0f70_0001,
+            session_queue_limit: 1024,
+        }
+    }
+}
+
+/// Why a resolution failed.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResolveError {
+    /// Every registrar asked answered cause 9 (unknown pool handle, or its
+    /// rate limit refused us — RSPLIB does not distinguish).
+    NoSuchPool { registrars_asked: u32 },
+    /// The pool exists but had no PE this pool user can use (empty, or all
+    /// PEs refused — see [`Event::ElementSkipped`]).
+    NoUsableElement,
+    /// No registrar could be connected to in `rounds` passes over
+    /// `registrars` table entries.
+    NoRegistrarReachable { registrars: u32, rounds: u32 },
+    /// No response from `registrars_tried` registrars in turn.
+    Timeout { registrars_tried: u32 },
+    /// The registrar answered with another Operation Error cause.
+    Refused { cause: u16 },
+}
+
+impl core::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ResolveError::NoSuchPool { registrars_asked } => {
+                write!(f, "no such pool (asked {registrars_asked} registrar(s))")
+            }
+            ResolveError::NoUsableElement => f.write_str("pool has no usable pool element"),
+            ResolveError::NoRegistrarReachable { registrars, rounds } => write!(
+                f,
+                "no registrar reachable ({registrars} known, {rounds} round(s))"
+            ),
+            ResolveError::Timeout { registrars_tried } => {
+                write!(f, "no response from {registrars_tried} registrar(s)")
+            }
+            ResolveError::Refused { cause } => {
+                write!(f, "registrar refused the request (cause 0x{cause:04x})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// Why the pool user gave up on a registrar.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistrarFailure {
+    ConnectFailed,
+    ConnectTimeout,
+    Closed,
+    Aborted,
+    AuthenticationFailed(String),
+    /// No response within the response timeout.
+    ResponseTimeout,
+    /// Undecodable bytes, an unexpected response or an ASAP Error: RSPLIB
+    /// drops the association (rserpool-wire.md §5.2) and so do we.
+    ProtocolError(String),
+    /// Dropped to ask another registrar after cause 9.
+    AskAnother,
+}
+
+/// Why a session changed PE.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailoverReason {
+    /// The channel to the PE ended.
+    ChannelClosed(CloseReason),
+    /// Connecting to the PE took longer than the PE connect timeout.
+    ConnectTimeout,
+    /// The application reported the PE unreachable.
+    ReportedByApplication,
+}
+
+/// RFC 5355 §2.9 failover notice: what changed under the session.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailoverNotice {
+    pub session: SessionId,
+    pub pool_handle: PoolHandle,
+    pub old_element: PoolElementId,
+    pub new_element: PoolElementId,
+    /// The first failure that started this failover.
+    pub reason: FailoverReason,
+    /// PEs tried (and failed) before `new_element` was reached, old one first.
+    pub failed_elements: Vec<PoolElementId>,
+    /// A Cookie Echo with the last cookie was sent to the new PE.
+    pub cookie_replayed: bool,
+    pub old_security: PathSecurity,
+    pub new_security: PathSecurity,
+    /// `old_security != new_security`: the application must decide whether
+    /// the new path is acceptable.
+    pub security_changed: bool,
+}
+
+/// Why a session ended.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionCloseReason {
+    ByApplication,
+}
+
+/// Which limit suppressed an Endpoint Unreachable report.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportLimit {
+    PerElement,
+    Total,
+}
+
+/// A timer of the pool user (trace events).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timer {
+    RegistrarConnect,
+    RegistrarResponse,
+    ElementConnect(SessionId),
+    SessionRetry(SessionId),
+}
+
+/// A state change (trace events), as text a lab can draw.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateChange {
+    Registrar {
+        from: String,
+        to: String,
+    },
+    Session {
+        session: SessionId,
+        from: String,
+        to: String,
+    },
+}
+
+/// An application or trace event.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    // ---- application events
+    Resolved {
+        request: RequestId,
+        pool_handle: PoolHandle,
+        elements: Vec<PoolElement>,
+    },
+    ResolveFailed {
+        request: RequestId,
+        pool_handle: PoolHandle,
+        error: ResolveError,
+    },
+    /// A registrar connection is up (the home registrar, RFC 5352 §3.2).
+    RegistrarUp {
+        channel: ChannelId,
+        endpoint: String,
+    },
+    /// The home registrar changed from a previous one.
+    RegistrarChanged {
+        from: String,
+        to: String,
+    },
+    /// A registrar was given up; the hunt goes on.
+    RegistrarFailed {
+        endpoint: String,
+        reason: RegistrarFailure,
+    },
+    /// A registrar learned from a Server Announce (new entry only).
+    RegistrarAnnounced {
+        endpoint: String,
+        server_id: u32,
+    },
+    /// A PE from a response was not cached (RSPLIB would refuse it).
+    ElementSkipped {
+        pool_handle: PoolHandle,
+        element: PoolElementId,
+        reason: RefuseReason,
+    },
+    /// An Endpoint Unreachable report was sent.
+    ReportSent {
+        pool_handle: PoolHandle,
+        element: PoolElementId,
+    },
+    /// An Endpoint Unreachable report was not sent (RFC 5355 §2.13 limit).
+    ReportSuppressed {
+        pool_handle: PoolHandle,
+        element: PoolElementId,
+        limit: ReportLimit,
+    },
+    SessionUp {
+        session: SessionId,
+        element: PoolElementId,
+        security: PathSecurity,
+    },
+    /// The session has no PE for now and will retry after a delay.
+    SessionWaiting {
+        session: SessionId,
+        error: ResolveError,
+        retry_in: Duration,
+    },
+    SessionData {
+        session: SessionId,
+        ppid: u32,
+        bytes: Vec<u8>,
+    },
+    /// The PE sent a (new) cookie; it replaces the previous one.
+    CookieReceived {
+        session: SessionId,
+        len: usize,
+    },
+    BusinessCardReceived {
+        session: SessionId,
+        card: BusinessCard,
+    },
+    Failover(FailoverNotice),
+    SessionClosed {
+        session: SessionId,
+        reason: SessionCloseReason,
+    },
+    /// Bad input that was dropped (undecodable bytes, unknown channel,
+    /// unexpected message). The pool user keeps serving.
+    Error {
+        channel: Option<ChannelId>,
+        error: String,
+    },
+    // ---- trace events
+    MessageSent {
+        channel: ChannelId,
+        message: Message,
+    },
+    MessageReceived {
+        channel: ChannelId,
+        message: Message,
+    },
+    StateChanged(StateChange),
+    TimerArmed {
+        timer: Timer,
+        at: Duration,
+    },
+    TimerFired {
+        timer: Timer,
+        at: Duration,
+    },
+}
