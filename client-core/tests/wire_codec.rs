@@ -318,3 +318,76 @@ fn raw_builders_produce_what_the_decoder_refuses_for_that_reason() {
     raw::set_length(&mut tiny, 99);
     assert_eq!(tiny, vec![1, 2], "too short to carry a length: unchanged");
 }
+
+#[test]
+fn action_bits_01_and_11_yield_unrecognized_parameter_causes() {
+    let ph = PoolHandle::from("EchoPool").to_bytes();
+
+    // 01: the message stops; the cause carries the whole parameter.
+    let stop_report = raw::tlv(0x4abc, &[1, 2, 3, 4, 5], None, true);
+    let m = raw::message_of(at::HANDLE_RESOLUTION, 0, &[ph.clone(), stop_report], None);
+    let e = wire::decode(Protocol::Asap, &m).unwrap_err();
+    let cause = e.report_cause().expect("action 01 is reported");
+    assert_eq!(
+        cause.code,
+        CauseCode(consts::cause_code::UNRECOGNIZED_PARAMETER)
+    );
+    assert_eq!(hex::encode(&cause.info), "4abc00090102030405");
+
+    // 00: stops silently.
+    let m = raw::message_of(
+        at::HANDLE_RESOLUTION,
+        0,
+        &[ph.clone(), raw::tlv(0x0abc, &[1], None, true)],
+        None,
+    );
+    assert_eq!(
+        wire::decode(Protocol::Asap, &m).unwrap_err().report_cause(),
+        None
+    );
+
+    // 10 and 11: skipped; only 11 asks for a report.
+    let m = raw::message_of(
+        at::HANDLE_RESOLUTION,
+        0,
+        &[
+            ph,
+            raw::tlv(0x8abc, &[7], None, true),
+            raw::tlv(0xcabc, &[8, 9], None, true),
+        ],
+        None,
+    );
+    let d = wire::decode(Protocol::Asap, &m).unwrap();
+    assert_eq!(d.skipped.len(), 2);
+    let causes = d.report_causes();
+    assert_eq!(causes.len(), 1);
+    assert_eq!(hex::encode(&causes[0].info), "cabc00060809");
+    // The cause fits an Operation Error that decodes back.
+    let reply = Message::Asap(AsapMessage::Error(OperationError { causes }));
+    let back = wire::decode(Protocol::Asap, &reply.to_bytes())
+        .unwrap()
+        .message;
+    assert_eq!(back, reply);
+}
+
+#[test]
+fn odd_length_cookie_is_padded_and_counted_in_message_length() {
+    // rserpool-wire.md §6 pitfall 11: RSPLIB's own decoder fails on cookies
+    // whose length is not a multiple of 4, so they never come from RSPLIB;
+    // we still encode them correctly (Length 4 + n, zero padding, Message
+    // Length including the padding) and read them back unchanged.
+    let m = Message::Asap(AsapMessage::CookieEcho(Cookie(vec![0xaa; 5])));
+    let b = m.to_bytes();
+    assert_eq!(hex::encode(&b), "0c000010000d0009aaaaaaaaaa000000");
+    assert_eq!(wire::decode(Protocol::Asap, &b).unwrap().message, m);
+    // Without the final padding bytes the message is refused, like RSPLIB.
+    let mut cut = b[..13].to_vec();
+    raw::set_length(&mut cut, 13);
+    assert_eq!(
+        wire::decode(Protocol::Asap, &cut).unwrap_err().kind,
+        DecodeErrorKind::PaddingMissing {
+            needed: 3,
+            available: 0
+        }
+    );
+}

@@ -1,6 +1,7 @@
 //! Typed decode errors that say what was wrong and where.
 
-use super::types::UnrecognizedAction;
+use super::consts::cause_code;
+use super::types::{CauseCode, ErrorCause, UnrecognizedAction};
 
 /// What was wrong with the bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +89,27 @@ impl DecodeError {
             kind,
             offset,
             parameter,
+        }
+    }
+}
+
+impl DecodeError {
+    /// The error cause to report to the sender, if the action bits ask for
+    /// one: an unrecognized parameter with action bits 01 gives cause 0x0001
+    /// "Unrecognized Parameter" with the whole offending parameter as info
+    /// (RFC 5354 §3; RSPLIB answers it with an ASAP Error). Every other
+    /// decode error drops the message without a report (action 00, RSPLIB's
+    /// behaviour for malformed input from a pool element).
+    pub fn report_cause(&self) -> Option<ErrorCause> {
+        match &self.kind {
+            DecodeErrorKind::UnrecognizedParameter {
+                action: UnrecognizedAction::StopAndReport,
+                tlv,
+            } => Some(ErrorCause {
+                code: CauseCode(cause_code::UNRECOGNIZED_PARAMETER),
+                info: tlv.clone(),
+            }),
+            _ => None,
         }
     }
 }

@@ -84,6 +84,32 @@ pub struct Decoded {
     pub skipped: Vec<UnknownParameter>,
 }
 
+impl Decoded {
+    /// Error causes to report for the skipped parameters whose action bits
+    /// are 11 (skip and report, RFC 5354 §3): cause 0x0001 "Unrecognized
+    /// Parameter" with the parameter (header, value, no padding) as info, in
+    /// wire order. RSPLIB does not send these reports; a receiver that wants
+    /// to can put them in one Operation Error.
+    pub fn report_causes(&self) -> Vec<ErrorCause> {
+        self.skipped
+            .iter()
+            .filter(|p| p.action() == UnrecognizedAction::SkipAndReport)
+            .map(|p| {
+                let len =
+                    u16::try_from(consts::PARAMETER_HEADER_LEN + p.value.len()).unwrap_or(u16::MAX);
+                let mut info = Vec::with_capacity(usize::from(len));
+                info.extend_from_slice(&p.param_type.to_be_bytes());
+                info.extend_from_slice(&len.to_be_bytes());
+                info.extend_from_slice(&p.value);
+                ErrorCause {
+                    code: CauseCode(consts::cause_code::UNRECOGNIZED_PARAMETER),
+                    info,
+                }
+            })
+            .collect()
+    }
+}
+
 /// Decodes one ASAP or ENRP message (one SCTP user message or UDP payload)
 /// with the default limits.
 pub fn decode(protocol: Protocol, bytes: &[u8]) -> Result<Decoded, DecodeError> {
