@@ -129,6 +129,8 @@ pub struct FakePe {
     pub received: Vec<(u32, Vec<u8>)>,
     /// Echo application data back.
     pub echo: bool,
+    /// Connection attempts are never answered (a black hole).
+    pub hangs: bool,
 }
 
 impl FakePe {
@@ -139,6 +141,7 @@ impl FakePe {
             security: PathSecurity::plain("sctp"),
             received: Vec::new(),
             echo: true,
+            hangs: false,
         }
     }
 
@@ -322,6 +325,7 @@ impl Sim {
             } => {
                 let id = element.id;
                 match self.pes.get(&id.0) {
+                    Some(pe) if pe.hangs => {}
                     Some(pe) if pe.alive => {
                         let sec = pe.security.clone();
                         let cookie = pe.cookie.clone();
