@@ -179,6 +179,8 @@ struct Session {
     cookie: Option<Cookie>,
     outbox: VecDeque<(u32, Vec<u8>)>,
     failover: Option<FailoverState>,
+    /// PEs that failed since the session was last up (or last waited).
+    recent_failures: Vec<PoolElementId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -833,6 +835,7 @@ impl PoolUser {
                 cookie: None,
                 outbox: VecDeque::new(),
                 failover: None,
+                recent_failures: Vec::new(),
             },
         );
         self.session_need_pe(sid, now);
@@ -928,9 +931,17 @@ impl PoolUser {
     }
 
     fn session_connect(&mut self, sid: SessionId, pe: PoolElement, now: Duration) {
-        let Some(s) = self.sessions.get(&sid) else {
+        let Some(s) = self.sessions.get_mut(&sid) else {
             return;
         };
+        if s.recent_failures.contains(&pe.id) {
+            // Offered a PE that already failed in this round (the registrar
+            // still lists it): wait like RSPLIB after a failed failover
+            // instead of spinning, then start a fresh round.
+            s.recent_failures.clear();
+            self.session_wait(sid, ResolveError::NoUsableElement, now);
+            return;
+        }
         let pool_handle = s.pool_handle.clone();
         let channel = ChannelId(self.next());
         self.channels.insert(channel, Owner::Session(sid));
@@ -982,6 +993,7 @@ impl PoolUser {
             }
             _ => return,
         };
+        s.recent_failures.push(element);
         let pool_handle = s.pool_handle.clone();
         self.close_channel(channel);
         if reason == FailoverReason::ChannelClosed(CloseReason::Closed) {
@@ -1000,6 +1012,7 @@ impl PoolUser {
             return;
         };
         let failover = s.failover.take();
+        s.recent_failures.clear();
         let cookie = s.cookie.clone();
         let outbox: Vec<(u32, Vec<u8>)> = s.outbox.drain(..).collect();
         let pool_handle = s.pool_handle.clone();
