@@ -442,3 +442,32 @@ fn trace_shows_messages_states_and_timers() {
         Event::MessageSent { .. } | Event::TimerArmed { .. } | Event::StateChanged(_)
     )));
 }
+
+#[test]
+fn business_cards_go_both_ways() {
+    let mut sim = world(&[1, 2]);
+    let s = sim.pu.open_session("EchoPool".into(), 0, sim.now);
+    let card = BusinessCard {
+        pool_handle: "EchoPool".into(),
+        policy: Some(SelectionPolicy::RoundRobin),
+        elements: vec![rr(2)],
+    };
+    assert_eq!(
+        sim.pu.send_business_card(s, card.clone(), sim.now),
+        Err(SessionError::NotConnected(s))
+    );
+    sim.settle();
+    sim.pu.send_business_card(s, card.clone(), sim.now).unwrap();
+    sim.settle();
+    let got = &sim.pes[&1].received.last().unwrap();
+    assert_eq!(got.0, 11);
+    assert_eq!(
+        decode(Protocol::Asap, &got.1).unwrap().message,
+        Message::Asap(AsapMessage::BusinessCard(card.clone()))
+    );
+    let bytes = Message::Asap(AsapMessage::BusinessCard(card.clone())).to_bytes();
+    sim.pe_sends(1, 11, &bytes);
+    assert!(sim
+        .events
+        .contains(&Event::BusinessCardReceived { session: s, card }));
+}

@@ -25,7 +25,7 @@ pub use types::*;
 use crate::policy::{PoolSelector, Rng};
 use crate::rate_limit::TokenBucket;
 use crate::wire::{
-    self, consts, AsapMessage, Cookie, EndpointUnreachable, HandleResolution,
+    self, consts, AsapMessage, BusinessCard, Cookie, EndpointUnreachable, HandleResolution,
     HandleResolutionOption, HandleResolutionResponse, Message, PoolElement, PoolElementId,
     PoolHandle, Protocol, TransportProtocol,
 };
@@ -52,6 +52,8 @@ pub enum SessionError {
     UnknownSession(SessionId),
     /// The session has no PE yet and its queue is full.
     QueueFull(SessionId),
+    /// The session has no connected PE right now.
+    NotConnected(SessionId),
 }
 
 impl core::fmt::Display for SessionError {
@@ -59,6 +61,7 @@ impl core::fmt::Display for SessionError {
         match self {
             SessionError::UnknownSession(s) => write!(f, "unknown session {}", s.0),
             SessionError::QueueFull(s) => write!(f, "session {} queue full", s.0),
+            SessionError::NotConnected(s) => write!(f, "session {} has no connected PE", s.0),
         }
     }
 }
@@ -871,6 +874,26 @@ impl PoolUser {
         Ok(())
     }
 
+    /// Sends an ASAP Business Card (RFC 5352 §3.9: the PEs to fail over
+    /// to, from the PU's side) on the session's channel. RSPLIB PEs only log
+    /// it. Fails if the session is not connected.
+    pub fn send_business_card(
+        &mut self,
+        session: SessionId,
+        card: BusinessCard,
+        _now: Duration,
+    ) -> Result<(), SessionError> {
+        let s = self
+            .sessions
+            .get(&session)
+            .ok_or(SessionError::UnknownSession(session))?;
+        let SState::Up { channel, .. } = s.state else {
+            return Err(SessionError::NotConnected(session));
+        };
+        self.send_message(channel, Message::Asap(AsapMessage::BusinessCard(card)));
+        Ok(())
+    }
+
     /// Ends a session and closes its channel.
     pub fn close_session(
         &mut self,
@@ -1159,7 +1182,7 @@ impl PoolUser {
                 RegState::Idle => {}
             },
             Owner::Session(sid) => {
-                // Re-insert so session_failed's close is a no-op for the driver.
+                // The channel is already forgotten: no Close action for it.
                 self.session_failed(sid, FailoverReason::ChannelClosed(reason), now);
             }
         }
