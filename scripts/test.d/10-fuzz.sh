@@ -21,6 +21,9 @@ for f in "$vectors"/*.hex; do
         { printf "\\x$sel"; xxd -r -p "$f" | tail -c +5; } > "$pcorpus/$name-$sel"
     done
 done
+# The codec's optional serde derives (CLI --json, gateway tap, browser
+# binding) are not built by the plain workspace test: check them here.
+(cd "$root" && cargo test -p client-core --features serde --locked --test wire_serde)
 cd "$root/fuzz"
 cargo +nightly fuzz run decode "$corpus" -- -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=2048
 cargo +nightly fuzz run param "$pcorpus" -- -max_total_time="${FUZZ_PARAM_SECONDS:-20}" -rss_limit_mb=2048

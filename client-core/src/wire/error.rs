@@ -4,8 +4,11 @@ use super::consts::cause_code;
 use super::types::{CauseCode, ErrorCause, UnrecognizedAction};
 
 /// What was wrong with the bytes.
+///
+/// With the `serde` feature errors serialize (for `--json` output and event
+/// streams) but do not deserialize: field names are `&'static str`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum DecodeErrorKind {
     /// Fewer bytes than a message header (4).
     MessageTooShort { available: usize },
@@ -74,7 +77,7 @@ pub enum DecodeErrorKind {
 /// A decode error: what was wrong, in which parameter, at which byte offset
 /// of the message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DecodeError {
     pub kind: DecodeErrorKind,
     /// Offset in the message of the parameter (or field) concerned.
