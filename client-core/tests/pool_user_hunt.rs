@@ -327,3 +327,40 @@ fn garbage_from_registrar_is_an_error_event_and_the_pu_recovers() {
         }
     )));
 }
+
+#[test]
+fn announce_floods_do_not_grow_the_table_and_can_be_turned_off() {
+    let mut c = Config::default();
+    c.registrars.clear();
+    let mut pu = PoolUser::new(c);
+    let ann = vector("asap-server-announce-1");
+    let now = Duration::ZERO;
+    for i in 0..1000 {
+        pu.handle_server_announce(
+            &format!("sctp://10.2.{}.{}:3863", i / 256, i % 256),
+            &ann,
+            now,
+        );
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| pu.poll_event()).collect();
+    let learned = events
+        .iter()
+        .filter(|e| matches!(e, Event::RegistrarAnnounced { .. }))
+        .count();
+    assert_eq!(learned, 32);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Error { .. }))
+            .count(),
+        1000 - 32
+    );
+
+    let mut off = PoolUser::new(Config {
+        use_announced_registrars: false,
+        ..Config::default()
+    });
+    off.handle_server_announce("sctp://10.1.0.4:3863", &ann, now);
+    off.resolve("EchoPool".into(), now);
+    assert!(off.poll_action().is_none(), "no registrar may be learned");
+}

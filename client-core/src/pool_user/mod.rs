@@ -219,6 +219,10 @@ pub struct PoolUser {
 
 /// Most Endpoint Unreachable reports kept while no registrar is up.
 const MAX_QUEUED_REPORTS: usize = 64;
+/// Most registrars learned from announces. Announces are unauthenticated
+/// multicast (RFC 5355 §3.3): a flood of forged ones must not grow the
+/// table without bound.
+const MAX_ANNOUNCED_REGISTRARS: usize = 32;
 /// Per-PE report buckets kept before full ones are forgotten.
 const MAX_REPORT_BUCKETS: usize = 4096;
 
@@ -1303,6 +1307,20 @@ impl PoolUser {
                 }
             }
             None => {
+                let announced = self
+                    .registrars
+                    .iter()
+                    .filter(|r| r.announced.is_some_and(|(_, exp)| now < exp))
+                    .count();
+                if announced >= MAX_ANNOUNCED_REGISTRARS {
+                    self.event(Event::Error {
+                        channel: None,
+                        error: format!("announce from {endpoint} ignored: registrar table full"),
+                    });
+                    return;
+                }
+                self.registrars
+                    .retain(|r| r.announced.is_none_or(|(_, exp)| now < exp));
                 self.registrars.push(RegistrarEntry {
                     endpoint: endpoint.clone(),
                     announced: Some((id, exp)),
