@@ -471,3 +471,54 @@ fn business_cards_go_both_ways() {
         .events
         .contains(&Event::BusinessCardReceived { session: s, card }));
 }
+
+#[test]
+fn orderly_close_fails_over_without_a_report() {
+    let mut sim = world(&[1, 2]);
+    let s = sim.pu.open_session("EchoPool".into(), 0, sim.now);
+    sim.settle();
+    let ch = sim.pe_channel(1).unwrap();
+    sim.pe_mut(1).alive = false;
+    sim.pu.handle_closed(ch, CloseReason::Closed, sim.now);
+    sim.settle();
+    assert_eq!(sim.pu.session_element(s).map(|p| p.id.0), Some(2));
+    assert_eq!(
+        sim.failovers()[0].reason,
+        FailoverReason::ChannelClosed(CloseReason::Closed)
+    );
+    assert!(sim.reg(R1).unreachable_reports().is_empty());
+}
+
+#[test]
+fn asap_error_from_registrar_drops_it_and_the_request_survives() {
+    let mut sim = world(&[1]);
+    sim.registrars.get_mut(R1).unwrap().behaviour = RegBehaviour::Silent;
+    sim.pu.add_registrar("sctp://10.1.0.2:3863");
+    sim = sim.registrar(
+        "sctp://10.1.0.2:3863",
+        FakeRegistrar::new(RegBehaviour::Serve).with_pool("EchoPool", vec![rr(1)]),
+    );
+    let s = sim.pu.open_session("EchoPool".into(), 0, sim.now);
+    sim.settle();
+    let ch = sim
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::RegistrarUp { channel, .. } => Some(*channel),
+            _ => None,
+        })
+        .unwrap();
+    // RSPLIB's ASAP Error (cause 0x0003 for a malformed request).
+    sim.pu
+        .handle_received(ch, 11, &vector("asap-error-3"), sim.now);
+    sim.settle();
+    assert!(sim.events.iter().any(|e| matches!(
+        e,
+        Event::RegistrarFailed {
+            reason: RegistrarFailure::ProtocolError(_),
+            ..
+        }
+    )));
+    assert!(sim.pu.session_is_up(s));
+    assert_eq!(sim.pu.home_registrar(), Some("sctp://10.1.0.2:3863"));
+}
