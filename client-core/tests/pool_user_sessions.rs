@@ -508,7 +508,7 @@ fn asap_error_from_registrar_drops_it_and_the_request_survives() {
             _ => None,
         })
         .unwrap();
-    // RSPLIB's ASAP Error (cause 0x0003 for a malformed request).
+    // RSPLIB's ASAP Error (cause 0x0001, unrecognized parameter).
     sim.pu
         .handle_received(ch, 11, &vector("asap-error-3"), sim.now);
     sim.settle();
