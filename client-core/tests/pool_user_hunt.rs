@@ -110,7 +110,8 @@ fn auth_holdoff_expires() {
     sim.pu.resolve("EchoPool".into(), sim.now);
     sim.settle();
     assert_eq!(sim.reg(R2).connects, 1);
-    assert_eq!(sim.reg(R3).connects, 1);
+    // Round 1: R2 and R3 at once; round 2: only R3 is usable.
+    assert_eq!(sim.reg(R3).connects, 2);
     sim.now += Duration::from_secs(61);
     sim.pu.resolve("EchoPool".into(), sim.now);
     sim.settle();
@@ -363,4 +364,46 @@ fn announce_floods_do_not_grow_the_table_and_can_be_turned_off() {
     off.handle_server_announce("sctp://10.1.0.4:3863", &ann, now);
     off.resolve("EchoPool".into(), now);
     assert!(off.poll_action().is_none(), "no registrar may be learned");
+}
+
+#[test]
+fn black_hole_registrars_are_hunted_in_parallel() {
+    let world = |parallel: usize| {
+        let mut c = cfg();
+        c.hunt_parallel = parallel;
+        let mut sim = Sim::new(c)
+            .registrar(R1, FakeRegistrar::new(RegBehaviour::BlackHole))
+            .registrar(R2, FakeRegistrar::new(RegBehaviour::BlackHole))
+            .registrar(
+                R3,
+                FakeRegistrar::new(RegBehaviour::Serve).with_pool("EchoPool", vec![rr(1)]),
+            );
+        sim.pu.resolve("EchoPool".into(), sim.now);
+        sim.settle();
+        sim
+    };
+    // RSPLIB's default: three at once, the first one up wins and the
+    // others are closed.
+    let sim = world(3);
+    assert_eq!(resolved(&sim), vec![vec![1]]);
+    let closed = sim
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Close { .. }))
+        .count();
+    assert_eq!(closed, 2);
+    // One at a time: two connect timeouts (7.5 s each) first.
+    let mut sim = world(1);
+    assert!(resolved(&sim).is_empty());
+    sim.run_for(Duration::from_millis(7500));
+    assert!(resolved(&sim).is_empty());
+    sim.run_for(Duration::from_millis(7500));
+    assert_eq!(resolved(&sim), vec![vec![1]]);
+    assert_eq!(
+        failures(&sim),
+        vec![
+            (R1.to_string(), RegistrarFailure::ConnectTimeout),
+            (R2.to_string(), RegistrarFailure::ConnectTimeout)
+        ]
+    );
 }

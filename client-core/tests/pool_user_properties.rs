@@ -73,7 +73,7 @@ fn world() -> Sim {
             R2,
             FakeRegistrar::new(RegBehaviour::Serve).with_pool("EchoPool", pes),
         )
-        .registrar(R3, FakeRegistrar::new(RegBehaviour::Dead));
+        .registrar(R3, FakeRegistrar::new(RegBehaviour::BlackHole));
     for i in 1..=4 {
         sim = sim.pe(i, FakePe::new());
     }

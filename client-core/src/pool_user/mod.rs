@@ -86,9 +86,10 @@ impl RegistrarEntry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum RegState {
     Idle,
+    /// Connection attempts of one hunt batch (RSPLIB tries up to 3
+    /// registrars at once; the first one up wins).
     Connecting {
-        channel: ChannelId,
-        endpoint: String,
+        attempts: Vec<Attempt>,
         deadline: Duration,
     },
     Up {
@@ -97,11 +98,20 @@ enum RegState {
     },
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Attempt {
+    channel: ChannelId,
+    endpoint: String,
+}
+
 impl RegState {
     fn name(&self) -> String {
         match self {
             RegState::Idle => "idle".into(),
-            RegState::Connecting { endpoint, .. } => format!("connecting {endpoint}"),
+            RegState::Connecting { attempts, .. } => {
+                let eps: Vec<&str> = attempts.iter().map(|a| a.endpoint.as_str()).collect();
+                format!("connecting {}", eps.join(", "))
+            }
             RegState::Up { endpoint, .. } => format!("up {endpoint}"),
         }
     }
@@ -423,7 +433,8 @@ impl PoolUser {
         }
     }
 
-    /// RFC 5352 §3.4 hunt, one registrar at a time in table order.
+    /// RFC 5352 §3.4 hunt: the next `hunt_parallel` usable registrars in
+    /// table order, at once (RSPLIB `MAX_SIMULTANEOUS_REQUESTS` = 3).
     fn try_next_registrar(&mut self, now: Duration) {
         // Forget announced registrars whose lifetime is over (T7, RSPLIB 5 s).
         self.registrars
@@ -446,38 +457,55 @@ impl PoolUser {
             return;
         }
         let n = self.registrars.len();
+        let want = self.cfg.hunt_parallel.max(1).min(usable - self.hunt_tried);
         let start = self.hunt_position % n;
-        let Some(idx) = (0..n)
+        let picked: Vec<usize> = (0..n)
             .map(|k| (start + k) % n)
-            .find(|&i| self.registrars[i].usable(now))
-        else {
+            .filter(|&i| self.registrars[i].usable(now))
+            .take(want)
+            .collect();
+        let Some(&last) = picked.last() else {
             return;
         };
-        self.hunt_position = idx + 1;
-        self.hunt_tried += 1;
-        let endpoint = self.registrars[idx].endpoint.clone();
-        let channel = ChannelId(self.next());
-        self.channels.insert(channel, Owner::Registrar);
+        self.hunt_position = last + 1;
+        self.hunt_tried += picked.len();
         let deadline = now + self.cfg.registrar_connect_timeout;
-        self.set_reg(RegState::Connecting {
-            channel,
-            endpoint: endpoint.clone(),
-            deadline,
-        });
-        self.actions
-            .push_back(Action::ConnectRegistrar { channel, endpoint });
+        let mut attempts = Vec::new();
+        for idx in picked {
+            let endpoint = self.registrars[idx].endpoint.clone();
+            let channel = ChannelId(self.next());
+            self.channels.insert(channel, Owner::Registrar);
+            attempts.push(Attempt {
+                channel,
+                endpoint: endpoint.clone(),
+            });
+            self.actions
+                .push_back(Action::ConnectRegistrar { channel, endpoint });
+        }
+        self.set_reg(RegState::Connecting { attempts, deadline });
         self.arm(Timer::RegistrarConnect, deadline);
     }
 
-    fn registrar_connect_failed(&mut self, reason: RegistrarFailure, now: Duration) {
-        let RegState::Connecting {
-            channel, endpoint, ..
-        } = self.reg.clone()
-        else {
+    /// One connection attempt of the current batch failed. When none is
+    /// left, the hunt goes on with the next batch.
+    fn registrar_attempt_failed(
+        &mut self,
+        channel: ChannelId,
+        reason: RegistrarFailure,
+        now: Duration,
+    ) {
+        let RegState::Connecting { attempts, deadline } = self.reg.clone() else {
             return;
         };
+        let Some(pos) = attempts.iter().position(|a| a.channel == channel) else {
+            return;
+        };
+        let mut attempts = attempts;
+        let endpoint = attempts.remove(pos).endpoint;
         self.close_channel(channel);
         if let RegistrarFailure::AuthenticationFailed(_) = reason {
+            // RFC 5355 §2.7: do not use a registrar that failed
+            // authentication; keep it out of hunts for a while.
             let until = now + self.cfg.auth_failure_holdoff;
             for r in self
                 .registrars
@@ -488,6 +516,10 @@ impl PoolUser {
             }
         }
         self.event(Event::RegistrarFailed { endpoint, reason });
+        if !attempts.is_empty() {
+            self.reg = RegState::Connecting { attempts, deadline };
+            return;
+        }
         self.set_reg(RegState::Idle);
         if self.queue.is_empty() && self.reports.is_empty() {
             return;
@@ -529,9 +561,25 @@ impl PoolUser {
     }
 
     fn registrar_up(&mut self, channel: ChannelId, now: Duration) {
-        let RegState::Connecting { endpoint, .. } = self.reg.clone() else {
+        let RegState::Connecting { attempts, .. } = self.reg.clone() else {
             return;
         };
+        let Some(endpoint) = attempts
+            .iter()
+            .find(|a| a.channel == channel)
+            .map(|a| a.endpoint.clone())
+        else {
+            return;
+        };
+        // The first association up wins; the other attempts are abandoned.
+        for a in attempts.iter().filter(|a| a.channel != channel) {
+            self.close_channel(a.channel);
+        }
+        // The next hunt starts after this registrar (a dropped registrar is
+        // not asked again first).
+        if let Some(i) = self.registrars.iter().position(|r| r.endpoint == endpoint) {
+            self.hunt_position = i + 1;
+        }
         self.set_reg(RegState::Up {
             channel,
             endpoint: endpoint.clone(),
@@ -756,8 +804,8 @@ impl PoolUser {
 
     fn reg_channel(&self) -> Option<ChannelId> {
         match self.reg {
-            RegState::Up { channel, .. } | RegState::Connecting { channel, .. } => Some(channel),
-            RegState::Idle => None,
+            RegState::Up { channel, .. } => Some(channel),
+            RegState::Connecting { .. } | RegState::Idle => None,
         }
     }
 
@@ -1136,18 +1184,12 @@ impl PoolUser {
     pub fn handle_connected(&mut self, channel: ChannelId, security: PathSecurity, now: Duration) {
         match self.channels.get(&channel).copied() {
             Some(Owner::Registrar) => {
-                if matches!(self.reg, RegState::Connecting { channel: c, .. } if c == channel) {
-                    self.registrar_up(channel, now);
-                }
+                self.registrar_up(channel, now);
             }
             Some(Owner::Session(sid)) => self.session_up(sid, channel, security),
-            None => {
-                self.event(Event::Error {
-                    channel: Some(channel),
-                    error: "connected: unknown channel".into(),
-                });
-                self.actions.push_back(Action::Close { channel });
-            }
+            // A connect that completed after the pool user gave up on it
+            // (a losing hunt attempt, a timed-out PE): close it again.
+            None => self.actions.push_back(Action::Close { channel }),
         }
     }
 
@@ -1169,7 +1211,7 @@ impl PoolUser {
                             RegistrarFailure::ConnectFailed
                         }
                     };
-                    self.registrar_connect_failed(failure, now);
+                    self.registrar_attempt_failed(channel, failure, now);
                 }
                 RegState::Up { .. } => {
                     let failure = match reason {
@@ -1339,13 +1381,15 @@ impl PoolUser {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Duration) {
-        if let RegState::Connecting { deadline, .. } = self.reg {
+        if let RegState::Connecting { attempts, deadline } = self.reg.clone() {
             if deadline <= now {
                 self.trace(Event::TimerFired {
                     timer: Timer::RegistrarConnect,
                     at: now,
                 });
-                self.registrar_connect_failed(RegistrarFailure::ConnectTimeout, now);
+                for a in attempts {
+                    self.registrar_attempt_failed(a.channel, RegistrarFailure::ConnectTimeout, now);
+                }
             }
         }
         if self.outstanding.front().is_some_and(|o| o.deadline <= now) {

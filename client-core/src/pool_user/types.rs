@@ -116,6 +116,10 @@ pub struct Config {
     /// How long one registrar connection attempt may take (RSPLIB
     /// `ASAP_DEFAULT_REGISTRAR_CONNECT_TIMEOUT`, 7.5 s).
     pub registrar_connect_timeout: Duration,
+    /// Registrars connected to at once during a hunt; the first one up
+    /// wins (RSPLIB registrartable.c `MAX_SIMULTANEOUS_REQUESTS`, 3). 1
+    /// hunts strictly one after the other.
+    pub hunt_parallel: usize,
     /// Full passes over the registrar table before pending requests fail
     /// with [`ResolveError::NoRegistrarReachable`] (RSPLIB: one round per
     /// hunt, and a queued request triggers a second hunt → 2).
@@ -176,6 +180,7 @@ impl Default for Config {
             use_announced_registrars: true,
             announce_lifetime: Duration::from_secs(5),
             registrar_connect_timeout: Duration::from_millis(7500),
+            hunt_parallel: 3,
             hunt_rounds: 2,
             response_timeout: Duration::from_secs(3),
             request_max_trials: 2,

@@ -22,6 +22,8 @@ pub enum RegBehaviour {
     AuthFails,
     /// Connects but never answers.
     Silent,
+    /// Connection attempts are never answered.
+    BlackHole,
     /// Answers Handle Resolutions from its pools.
     Serve,
 }
@@ -304,6 +306,7 @@ impl Sim {
                 };
                 r.connects += 1;
                 match r.behaviour {
+                    RegBehaviour::BlackHole => {}
                     RegBehaviour::Dead => {
                         self.pu
                             .handle_closed(channel, CloseReason::ConnectFailed, now)
