@@ -275,6 +275,14 @@ impl Sim {
                 self.now = self.now.max(t);
                 self.pu.handle_timeout(self.now);
                 self.settle();
+                // A driver sleeps until poll_timeout: a deadline that is
+                // still due after handle_timeout would make it spin.
+                let next = self.pu.poll_timeout();
+                assert!(
+                    next.is_none_or(|n| n > self.now),
+                    "deadline {next:?} still due at {:?}",
+                    self.now
+                );
                 true
             }
             _ => false,
