@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod decode;
+pub mod driver;
 pub mod exit;
 pub mod json;
 pub mod resolve;

@@ -1,19 +1,20 @@
 //! `rserpool resolve POOL --registrar URL…`: ask registrars for a pool's
-//! elements (ASAP Handle Resolution, RFC 5352 §3.5) and print them.
+//! elements (ASAP Handle Resolution, RFC 5352 §3.5) and print them. The
+//! registrar hunt, retries and cause interpretation are client-core's pool
+//! user; this module turns its answer into a table and an exit status.
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use client_core::wire::consts::{cause_code, HANDLE_RESOLUTION_ITEMS_ALL};
-use client_core::wire::{
-    self, AsapMessage, HandleResolution, HandleResolutionOption, HandleResolutionResponse, Message,
-    PoolElement, PoolHandle, Protocol,
-};
+use client_core::pool_user::{Config, Event, PoolUser, ResolveError};
+use client_core::wire::{PoolElement, PoolHandle};
 
+use crate::driver::{ConnectFailure, Driver, FailureKind, NetConnector};
 use crate::exit::{CliError, ExitStatus};
 use crate::summary;
-use crate::transport::{parse_endpoint, Channel, ConnectError, Endpoint};
+use crate::transport::{parse_endpoint, Endpoint};
 
 /// Options shared by `resolve` and `session`: which registrars, how to trust
 /// them, how long to wait.
@@ -71,6 +72,37 @@ impl RegistrarArgs {
             })
             .collect()
     }
+
+    /// The pool user's configuration: these registrars in this order,
+    /// RSPLIB's defaults otherwise. Announces are not listened to (the CLI
+    /// has no multicast socket), so only the given registrars are used.
+    pub fn config(&self, endpoints: &[Endpoint]) -> Config {
+        Config {
+            registrars: endpoints.iter().map(|e| e.to_string()).collect(),
+            use_announced_registrars: false,
+            registrar_connect_timeout: Duration::from_millis(self.connect_timeout),
+            response_timeout: Duration::from_millis(self.response_timeout),
+            trace: false,
+            ..Config::default()
+        }
+    }
+
+    /// A driver over the real network for these arguments.
+    pub fn driver(&self) -> Result<Driver, CliError> {
+        self.driver_with(|_| {})
+    }
+
+    /// Like [`Self::driver`], with a last adjustment of the configuration.
+    pub fn driver_with(&self, adjust: impl FnOnce(&mut Config)) -> Result<Driver, CliError> {
+        let endpoints = self.endpoints()?;
+        let tls = self.tls(&endpoints)?;
+        let mut config = self.config(&endpoints);
+        adjust(&mut config);
+        Ok(Driver::new(
+            PoolUser::new(config),
+            Arc::new(NetConnector { tls }),
+        ))
+    }
 }
 
 /// Arguments of `rserpool resolve`.
@@ -83,194 +115,114 @@ pub struct ResolveArgs {
     pub registrar: RegistrarArgs,
 }
 
-/// What went wrong with one registrar, kept to explain the final failure.
-#[derive(Debug)]
-pub enum Attempt {
-    NoSctp(String),
-    Tls(String),
-    Unreachable(String),
-    Failed(String),
-}
-
-/// Summarise failed attempts as one error with the most telling status:
-/// no kernel SCTP beats TLS beats "unreachable".
-pub fn attempts_error(what: &str, attempts: &[(Endpoint, Attempt)]) -> CliError {
-    let mut lines = vec![format!("{what}: no registrar answered")];
-    for (e, a) in attempts {
-        let why = match a {
-            Attempt::Tls(s) => format!("TLS: {s}"),
-            Attempt::NoSctp(s) | Attempt::Unreachable(s) | Attempt::Failed(s) => s.clone(),
-        };
-        lines.push(format!("  {e}: {why}"));
-    }
-    let status = if !attempts.is_empty()
-        && attempts
-            .iter()
-            .all(|(_, a)| matches!(a, Attempt::NoSctp(_)))
-    {
-        ExitStatus::NoSctp
-    } else if attempts.iter().any(|(_, a)| matches!(a, Attempt::Tls(_)))
-        && attempts
-            .iter()
-            .all(|(_, a)| matches!(a, Attempt::Tls(_) | Attempt::NoSctp(_)))
-    {
-        ExitStatus::Tls
-    } else {
-        ExitStatus::NoRegistrar
+/// A resolution failure as the user reads it, with its exit status. The
+/// connection failures the driver saw explain "no registrar reachable":
+/// all "no kernel SCTP" → 13, all TLS (or no SCTP) → 11.
+pub fn resolve_error(
+    pool: &PoolHandle,
+    error: &ResolveError,
+    failures: &[(String, ConnectFailure)],
+) -> CliError {
+    let status = match error {
+        ResolveError::NoSuchPool { .. } | ResolveError::NoUsableElement => ExitStatus::PoolNotFound,
+        ResolveError::NoRegistrarReachable { .. } => {
+            let kinds: Vec<FailureKind> = failures.iter().map(|(_, f)| f.kind).collect();
+            if !kinds.is_empty() && kinds.iter().all(|k| *k == FailureKind::NoSctp) {
+                ExitStatus::NoSctp
+            } else if kinds.contains(&FailureKind::Tls)
+                && kinds.iter().all(|k| *k != FailureKind::Unreachable)
+            {
+                ExitStatus::Tls
+            } else {
+                ExitStatus::NoRegistrar
+            }
+        }
+        ResolveError::Timeout { .. } => ExitStatus::NoRegistrar,
+        ResolveError::Refused { .. } => ExitStatus::Failure,
     };
-    CliError::new(status, anyhow::anyhow!(lines.join("\n")))
+    let mut text = format!("resolving {pool}: {error}");
+    if matches!(error, ResolveError::NoSuchPool { .. }) {
+        // rserpool-wire §7.3 / lab notes: RSPLIB answers rate-limited
+        // requests exactly like an unknown pool.
+        text.push_str(" — cause 0x0009: unknown pool handle, or the registrar's rate limit refused the request");
+    }
+    // Each distinct reason once, in the order seen.
+    let mut seen: Vec<String> = Vec::new();
+    for (what, f) in failures {
+        let line = match f.kind {
+            FailureKind::Tls => format!("  {what}: TLS: {}", f.text.trim_start_matches("TLS: ")),
+            _ => format!("  {what}: {}", f.text),
+        };
+        if !seen.contains(&line) {
+            seen.push(line);
+        }
+    }
+    for line in seen {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    CliError::new(status, anyhow::anyhow!(text))
 }
 
 /// A successful resolution.
 #[derive(Debug)]
 pub struct Resolution {
-    pub registrar: Endpoint,
-    pub response: HandleResolutionResponse,
+    /// The registrar that answered, if known.
+    pub registrar: Option<String>,
+    pub elements: Vec<PoolElement>,
 }
 
-/// Ask the registrars in turn until one answers.
-pub async fn resolve(
-    pool: &PoolHandle,
-    endpoints: &[Endpoint],
-    args: &RegistrarArgs,
-) -> Result<Resolution, CliError> {
-    let tls = args.tls(endpoints)?;
-    let mut attempts = Vec::new();
-    for endpoint in endpoints {
-        match ask(pool, endpoint, args, tls.clone()).await {
-            Ok(response) => {
-                return Ok(Resolution {
-                    registrar: endpoint.clone(),
-                    response,
-                })
-            }
-            Err(a) => {
-                tracing::info!(registrar = %endpoint, "registrar failed: {a:?}");
-                attempts.push((endpoint.clone(), a));
-            }
-        }
-    }
-    Err(attempts_error(&format!("resolving {pool}"), &attempts))
-}
-
-async fn ask(
-    pool: &PoolHandle,
-    endpoint: &Endpoint,
-    args: &RegistrarArgs,
-    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-) -> Result<HandleResolutionResponse, Attempt> {
-    let connect = Channel::connect(endpoint, tls);
-    let channel =
-        match tokio::time::timeout(Duration::from_millis(args.connect_timeout), connect).await {
-            Err(_) => {
-                return Err(Attempt::Unreachable(format!(
-                    "no association within {} ms",
-                    args.connect_timeout
-                )))
-            }
-            Ok(Err(ConnectError::NoSctp(e))) => return Err(Attempt::NoSctp(e.to_string())),
-            Ok(Err(ConnectError::Tls(e))) => return Err(Attempt::Tls(e)),
-            Ok(Err(e)) => return Err(Attempt::Unreachable(e.to_string())),
-            Ok(Ok(c)) => c,
-        };
-    ask_on(&channel, pool, args.response_timeout).await
-}
-
-/// Send a Handle Resolution on an open registrar channel and wait up to
-/// `response_timeout_ms` for the response.
-pub async fn ask_on(
-    channel: &Channel,
-    pool: &PoolHandle,
-    response_timeout_ms: u64,
-) -> Result<HandleResolutionResponse, Attempt> {
-    // Items = "all": list every element the registrar will give
-    // (draft-dreibholz-rserpool-asap-hropt; rserpool-wire §3.12).
-    let request = Message::Asap(AsapMessage::HandleResolution(HandleResolution {
-        pool_handle: pool.clone(),
-        option: Some(HandleResolutionOption {
-            items: HANDLE_RESOLUTION_ITEMS_ALL,
-        }),
-    }));
-    channel
-        .send(request.ppid(), &request.to_bytes())
-        .await
-        .map_err(|e| Attempt::Failed(e.to_string()))?;
-    let wait = Duration::from_millis(response_timeout_ms);
-    let deadline = tokio::time::Instant::now() + wait;
+/// Resolve through the driver's pool user.
+pub async fn resolve(driver: &mut Driver, pool: &PoolHandle) -> Result<Resolution, CliError> {
+    let now = driver.now();
+    let request = driver.pool_user().resolve(pool.clone(), now);
     loop {
-        let (ppid, bytes) = match tokio::time::timeout_at(deadline, channel.recv()).await {
-            Err(_) => {
-                return Err(Attempt::Failed(format!(
-                    "no answer within {response_timeout_ms} ms"
-                )))
+        match driver.next_event().await {
+            Event::Resolved {
+                request: r,
+                elements,
+                ..
+            } if r == request => {
+                let registrar = driver.pool_user().home_registrar().map(str::to_string);
+                return Ok(Resolution {
+                    registrar,
+                    elements,
+                });
             }
-            Ok(Err(e)) => return Err(Attempt::Failed(e.to_string())),
-            Ok(Ok(m)) => m,
-        };
-        if Protocol::from_ppid(ppid) != Some(Protocol::Asap) {
-            continue;
-        }
-        let decoded = wire::decode(Protocol::Asap, &bytes)
-            .map_err(|e| Attempt::Failed(format!("undecodable answer: {e}")))?;
-        match decoded.message {
-            Message::Asap(AsapMessage::HandleResolutionResponse(r)) => return Ok(r),
-            // Keep-alives and other unsolicited messages are not answers.
-            Message::Asap(AsapMessage::Error(e)) => {
-                return Err(Attempt::Failed(format!(
-                    "registrar sent ASAP Error {:?}",
-                    e.causes
-                )))
+            Event::ResolveFailed {
+                request: r, error, ..
+            } if r == request => {
+                return Err(resolve_error(pool, &error, driver.connect_failures()));
             }
-            _ => continue,
+            other => log_event(&other),
         }
     }
 }
 
-/// Map a response to "found" or the pool-not-found error.
-pub fn check_found(pool: &PoolHandle, r: &Resolution) -> Result<(), CliError> {
-    if let Some(err) = &r.response.error {
-        let unknown = err
-            .causes
-            .iter()
-            .any(|c| c.code.0 == cause_code::UNKNOWN_POOL_HANDLE);
-        let text = if unknown {
-            // RSPLIB answers rate-limited requests the same way (lab notes).
-            format!("pool {pool} not found at {} (cause 0x0009: unknown pool handle, or the request was rate-limited)", r.registrar)
-        } else {
-            let causes: Vec<String> = err
-                .causes
-                .iter()
-                .map(|c| format!("0x{:04x}", c.code.0))
-                .collect();
-            format!(
-                "{} refused resolving {pool}: causes {}",
-                r.registrar,
-                causes.join(",")
-            )
-        };
-        return Err(CliError::new(
-            ExitStatus::PoolNotFound,
-            anyhow::anyhow!(text),
-        ));
+/// Background events, visible with `-v`.
+pub fn log_event(e: &Event) {
+    match e {
+        Event::RegistrarUp { endpoint, .. } => tracing::info!(%endpoint, "registrar up"),
+        Event::RegistrarChanged { from, to } => tracing::info!(%from, %to, "registrar changed"),
+        Event::RegistrarFailed { endpoint, reason } => {
+            tracing::info!(%endpoint, ?reason, "registrar failed")
+        }
+        Event::ElementSkipped {
+            element, reason, ..
+        } => tracing::info!(%element, %reason, "pool element skipped"),
+        Event::Error { channel, error } => tracing::info!(?channel, %error, "dropped input"),
+        other => tracing::debug!(?other, "event"),
     }
-    if r.response.elements.is_empty() {
-        return Err(CliError::new(
-            ExitStatus::PoolNotFound,
-            anyhow::anyhow!("pool {pool} has no pool elements at {}", r.registrar),
-        ));
-    }
-    Ok(())
 }
 
 /// The resolution as a table.
 pub fn table(pool: &PoolHandle, r: &Resolution) -> String {
-    let mut out = format!("pool {pool} via {}", r.registrar);
-    if let Some(p) = &r.response.policy {
-        out.push_str(&format!(", policy {}", summary::policy(p)));
+    let mut out = format!("pool {pool}");
+    if let Some(reg) = &r.registrar {
+        out.push_str(&format!(" via {reg}"));
     }
     out.push('\n');
-    let rows: Vec<[String; 5]> = r
-        .response
+    let rows: Vec<[String; 6]> = r
         .elements
         .iter()
         .map(|e| {
@@ -285,11 +237,12 @@ pub fn table(pool: &PoolHandle, r: &Resolution) -> String {
                 format!("{:?}", e.user_transport.protocol).to_lowercase(),
                 format!("{}", e.user_transport.port),
                 summary::policy(&e.policy),
+                e.home_registrar.to_string(),
                 addrs.join(","),
             ]
         })
         .collect();
-    let header = ["PE", "TRANSPORT", "PORT", "POLICY", "ADDRESSES"];
+    let header = ["PE", "TRANSPORT", "PORT", "POLICY", "HOME", "ADDRESSES"];
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -332,19 +285,17 @@ pub fn element_json(e: &PoolElement) -> serde_json::Value {
 pub fn json(pool: &PoolHandle, r: &Resolution) -> serde_json::Value {
     serde_json::json!({
         "pool": pool.to_string(),
-        "registrar": r.registrar.to_string(),
-        "policy": r.response.policy.as_ref().map(summary::policy),
-        "elements": r.response.elements.iter().map(element_json).collect::<Vec<_>>(),
+        "registrar": r.registrar,
+        "elements": r.elements.iter().map(element_json).collect::<Vec<_>>(),
     })
 }
 
 /// `rserpool resolve`.
 pub fn run(args: &ResolveArgs, as_json: bool, out: &mut dyn Write) -> Result<(), CliError> {
-    let endpoints = args.registrar.endpoints()?;
+    let mut driver = args.registrar.driver()?;
     let pool = PoolHandle::from(args.pool.as_str());
     let rt = crate::runtime()?;
-    let resolution = rt.block_on(resolve(&pool, &endpoints, &args.registrar))?;
-    check_found(&pool, &resolution)?;
+    let resolution = rt.block_on(resolve(&mut driver, &pool))?;
     let text = if as_json {
         format!("{}\n", json(&pool, &resolution))
     } else {

@@ -150,7 +150,7 @@ fn resolve_over_sctp_says_why_it_cannot_reach_a_registrar() {
     ]);
     let err = stderr(&o);
     assert!(
-        err.contains("resolving EchoPool: no registrar answered"),
+        err.contains("resolving EchoPool: no registrar reachable"),
         "{err}"
     );
     assert!(err.contains("sctp://127.0.0.1:9: "), "{err}");
@@ -211,7 +211,7 @@ fn session_without_a_reachable_registrar_fails_with_a_reason() {
     ]);
     let err = stderr(&o);
     assert!(
-        err.contains("resolving EchoPool: no registrar answered"),
+        err.contains("resolving EchoPool: no registrar reachable"),
         "{err}"
     );
     let expected = if rserpool_sctp::kernel_has_sctp() {
