@@ -88,6 +88,7 @@ fn failover_notice(as_json: bool, n: &FailoverNotice) {
             "failed": failed,
             "cookie_replayed": n.cookie_replayed,
             "security_changed": n.security_changed,
+            "notice": serde_json::to_value(n).unwrap_or_default(),
         }),
     );
 }
