@@ -157,6 +157,8 @@ struct Partial {
 pub struct SctpAssociation {
     fd: AsyncFd<Socket>,
     partial: Mutex<Partial>,
+    /// A message that arrived while the connect was being finished.
+    early: Mutex<Vec<SctpMessage>>,
     max_message_len: usize,
 }
 
@@ -173,6 +175,7 @@ impl SctpAssociation {
         Ok(SctpAssociation {
             fd: register(sock)?,
             partial: Mutex::new(Partial::default()),
+            early: Mutex::new(Vec::new()),
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
         })
     }
@@ -208,23 +211,77 @@ impl SctpAssociation {
             Err(source) => return Err(SctpError::Connect { peer, source }),
         }
         let assoc = Self::from_socket(sock)?;
-        // Non-blocking connect: writable once the association is up or failed.
-        let mut guard = assoc
-            .fd
-            .ready(Interest::WRITABLE)
-            .await
-            .map_err(io_err("wait for connect"))?;
-        guard.clear_ready();
-        drop(guard);
-        if let Some(source) = assoc
-            .fd
-            .get_ref()
-            .take_error()
-            .map_err(io_err("SO_ERROR"))?
-        {
-            return Err(SctpError::Connect { peer, source });
-        }
+        assoc.finish_connect(&peer).await?;
         Ok(assoc)
+    }
+
+    /// Wait for a non-blocking connect to end. A one-to-one SCTP socket
+    /// whose association failed is never writable (sctp_poll returns early
+    /// for a closed TCP-style socket); what arrives instead is SO_ERROR
+    /// and/or the SCTP_ASSOC_CHANGE notification (CANT_STR_ASSOC) we
+    /// subscribed to. So wait for any readiness and look at each.
+    async fn finish_connect(&self, peer: &str) -> Result<(), SctpError> {
+        let refused = |reason: CloseReason| SctpError::Connect {
+            peer: peer.to_string(),
+            source: io::Error::new(io::ErrorKind::ConnectionRefused, reason.to_string()),
+        };
+        loop {
+            let mut guard = self
+                .fd
+                .ready(Interest::READABLE | Interest::WRITABLE | Interest::ERROR)
+                .await
+                .map_err(io_err("wait for connect"))?;
+            let ready = guard.ready();
+            if let Some(source) = self.fd.get_ref().take_error().map_err(io_err("SO_ERROR"))? {
+                return Err(SctpError::Connect {
+                    peer: peer.to_string(),
+                    source,
+                });
+            }
+            if ready.is_readable() || ready.is_read_closed() {
+                match recv_piece(self.fd.get_ref()) {
+                    Ok(piece) => {
+                        let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
+                        match reassemble(&mut partial, piece, self.max_message_len) {
+                            Ok(Some(Received::Notification(n))) => {
+                                if let Some(reason) = closing_reason(&n) {
+                                    return Err(refused(reason));
+                                }
+                                if matches!(
+                                    n,
+                                    Notification::AssocChange {
+                                        state: AssocChangeState::CommUp,
+                                        ..
+                                    }
+                                ) {
+                                    return Ok(());
+                                }
+                            }
+                            // Data can only come on an established association.
+                            Ok(Some(Received::Message(m))) => {
+                                self.early.lock().unwrap_or_else(|p| p.into_inner()).push(m);
+                                return Ok(());
+                            }
+                            Ok(None) => {}
+                            Err(SctpError::Closed(reason)) => return Err(refused(reason)),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
+                    Err(source) => {
+                        return Err(SctpError::Connect {
+                            peer: peer.to_string(),
+                            source,
+                        })
+                    }
+                }
+                continue;
+            }
+            if ready.is_writable() {
+                return Ok(());
+            }
+            guard.clear_ready();
+        }
     }
 
     /// Limit the size of a reassembled incoming message (default 1 MiB).
@@ -283,6 +340,9 @@ impl SctpAssociation {
     /// Receive the next complete user message or notification.
     /// End of stream is [`SctpError::Closed`] with [`CloseReason::Shutdown`].
     pub async fn recv_event(&self) -> Result<Received, SctpError> {
+        if let Some(m) = self.early.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(Received::Message(m));
+        }
         loop {
             let piece = self
                 .fd
@@ -577,7 +637,14 @@ mod tests {
     #[tokio::test]
     async fn connect_reports_missing_kernel_sctp_or_refusal() {
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let err = SctpAssociation::connect(&[addr]).await.unwrap_err();
+        // Guard against a hang (the refusal itself is immediate on loopback).
+        let err = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            SctpAssociation::connect(&[addr]),
+        )
+        .await
+        .expect("connect neither failed nor succeeded")
+        .unwrap_err();
         if kernel_has_sctp() {
             assert!(
                 matches!(err, SctpError::Connect { .. } | SctpError::Closed(_)),
