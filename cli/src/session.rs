@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use client_core::pool_user::{Event, FailoverNotice, FailoverReason, SessionId};
+use client_core::pool_user::{CloseReason, Event, FailoverNotice, FailoverReason, SessionId};
 use client_core::wire::consts::PPID_APPLICATION_DEFAULT;
 use client_core::wire::PoolHandle;
 use tokio::io::AsyncBufReadExt;
@@ -50,7 +50,12 @@ fn notice(as_json: bool, text: String, json: serde_json::Value) {
 
 fn failover_reason(r: &FailoverReason) -> String {
     match r {
-        FailoverReason::ChannelClosed(c) => format!("association ended: {c:?}"),
+        FailoverReason::ChannelClosed(c) => match c {
+            CloseReason::Closed => "the pool element closed the association".into(),
+            CloseReason::Aborted => "association aborted or lost".into(),
+            CloseReason::ConnectFailed => "could not connect".into(),
+            CloseReason::AuthenticationFailed(why) => format!("authentication failed: {why}"),
+        },
         FailoverReason::ConnectTimeout => "connect timeout".into(),
         FailoverReason::ReportedByApplication => "reported unreachable".into(),
     }
