@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the npm package of the browser/Node pool user:
+#   wasm/pkg/package/          the package (bundler build at the root,
+#                              web/ and node/ builds beside it)
+#   wasm/pkg/rserpool-wasm-<version>.tgz   `npm pack` of it
+# Offline: wasm-pack --mode no-install uses the pinned wasm-bindgen on PATH
+# (scripts/setup.d/50-wasm.sh); wasm-opt is the npm binaryen's, never
+# Debian's (it breaks the module at run time).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export PATH="$HOME/.cargo/bin:$here/js/node_modules/.bin:$PATH"
+out="$here/pkg"
+rm -rf "$out"
+mkdir -p "$out/package"
+
+# wasm-opt feature flags: `strip = true` drops the target-features section.
+opt_flags=(-Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+    --enable-mutable-globals --enable-reference-types --enable-multivalue)
+
+build() { # target dir
+    wasm-pack --quiet build "$here" --mode no-install --no-pack --target "$1" \
+        --out-dir "$2" --out-name rserpool_wasm -- --profile wasm-release --locked
+    wasm-opt "${opt_flags[@]}" "$2/rserpool_wasm_bg.wasm" -o "$2/rserpool_wasm_bg.wasm"
+    rm -f "$2/.gitignore" "$2/package.json" "$2/README.md"
+}
+build bundler "$out/package"
+build web "$out/package/web"
+build nodejs "$out/package/node"
+
+version="$(awk -F'"' '/^version = / { print $2; exit }' "$here/../Cargo.toml")"
+sed "s/@VERSION@/$version/" "$here/npm/package.json" >"$out/package/package.json"
+cp "$here/npm/README.md" "$out/package/README.md"
+(cd "$out" && npm pack ./package --silent >/dev/null)
+ls "$out"/*.tgz

@@ -1,0 +1,159 @@
+// Node tests of the packed npm package: install the tarball into a fresh
+// project, import it by name, resolve through a WebSocket "gateway" on
+// loopback that answers with RSPLIB's captured bytes, and type-check a
+// consumer with `tsc --strict`.
+//
+// The fake gateway only carries registrar traffic (one ASAP message per
+// binary frame); the live lab gateway replaces it once it exists.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { WebSocket, WebSocketServer } from "ws";
+import { startFakeGateway, vector } from "../fake-gateway.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const wasmDir = join(here, "..", "..");
+const ECHO_POOL_RESPONSE = vector("asap-handle-resolution-response-1"); // RSPLIB 3.4.4: 1 PE, 0x0e000001
+
+let project;
+let PoolUser;
+let gateway;
+let gatewayUrl;
+const received = [];
+
+before(async () => {
+  const pkgDir = join(wasmDir, "pkg");
+  const tgz = readdirSync(pkgDir).find((f) => f.endsWith(".tgz"));
+  assert.ok(tgz, "wasm/pkg/*.tgz missing: run wasm/build.sh first");
+  project = mkdtempSync(join(tmpdir(), "rserpool-consumer-"));
+  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--loglevel=error", join(pkgDir, tgz)], {
+    cwd: project,
+    stdio: "inherit",
+  });
+  // Import by package name from inside the consumer project.
+  writeFileSync(join(project, "entry.mjs"), 'export * from "rserpool-wasm";\n');
+  globalThis.WebSocket = WebSocket; // Node 20 has none (toolchain.md)
+  ({ PoolUser } = await import(pathToFileURL(join(project, "entry.mjs")).href));
+
+  ({ server: gateway, url: gatewayUrl } = await startFakeGateway(received));
+});
+
+after(() => {
+  gateway?.close();
+  if (project) rmSync(project, { recursive: true, force: true });
+});
+
+test("resolve EchoPool returns RSPLIB's pool element with every field", async () => {
+  const pu = new PoolUser({ gateways: [gatewayUrl] });
+  const trace = [];
+  pu.on("trace", (t) => trace.push(t));
+  const elements = await pu.resolve("EchoPool");
+  pu.close();
+  assert.equal(elements.length, 1);
+  const pe = elements[0];
+  assert.equal(pe.identifier, "0x0e000001");
+  assert.equal(pe.identifierValue, 0x0e000001);
+  assert.equal(pe.homeRegistrar, "0x10000001");
+  assert.equal(pe.transport, "sctp");
+  assert.ok(pe.port > 0);
+  assert.ok(pe.addresses.length > 0);
+  assert.ok(["data", "data+control"].includes(pe.transportUse));
+  assert.equal(typeof pe.policy.type, "string");
+  assert.notEqual(pe.policy.type, "Unknown");
+  assert.ok(Array.isArray(pe.policy.values));
+  assert.equal(typeof pe.registrationLifeMs, "number");
+  // The request went out as one binary frame holding an ASAP Handle Resolution.
+  const req = received.find((r) => r.bytes[0] === 0x05);
+  assert.ok(req && req.isBinary);
+  // The trace feed saw both messages, decoded.
+  assert.deepEqual(
+    trace.map((t) => [t.direction, t.name]),
+    [
+      ["sent", trace[0].name],
+      ["received", trace[1].name],
+    ],
+  );
+  assert.match(trace[0].name, /Handle Resolution/);
+  assert.match(trace[1].name, /Handle Resolution Response/);
+  assert.equal(trace[1].length, ECHO_POOL_RESPONSE.length);
+});
+
+test("unknown pool rejects with code no-such-pool", async () => {
+  const pu = new PoolUser({ gateways: [gatewayUrl] });
+  await assert.rejects(pu.resolve("NoSuchPool"), (e) => e instanceof Error && e.code === "no-such-pool");
+  pu.close();
+});
+
+test("a dead first gateway is skipped and the second one is used", async () => {
+  // A port that was just listening and is now closed: connection refused.
+  const dead = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise((r) => dead.on("listening", r));
+  const deadUrl = `ws://127.0.0.1:${dead.address().port}/asap`;
+  await new Promise((r) => dead.close(r));
+
+  const pu = new PoolUser({ gateways: [deadUrl, gatewayUrl], trace: false });
+  const changes = [];
+  pu.on("registrar-change", (c) => changes.push(c));
+  const elements = await pu.resolve("EchoPool");
+  assert.equal(elements[0].identifier, "0x0e000001");
+  assert.equal(pu.homeRegistrar, gatewayUrl);
+  assert.equal(changes.at(-1).to, gatewayUrl);
+  pu.close();
+});
+
+test("no reachable gateway rejects with code no-registrar-reachable", async () => {
+  const dead = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise((r) => dead.on("listening", r));
+  const deadUrl = `ws://127.0.0.1:${dead.address().port}/asap`;
+  await new Promise((r) => dead.close(r));
+  const pu = new PoolUser({ gateways: [deadUrl] });
+  await assert.rejects(pu.resolve("EchoPool"), (e) => e.code === "no-registrar-reachable");
+  pu.close();
+});
+
+test("bad options throw an Error with code bad-options", () => {
+  assert.throws(() => new PoolUser({ gateways: [] }), (e) => e instanceof Error && e.code === "bad-options");
+  assert.throws(() => new PoolUser({ gateways: ["http://x/"] }), (e) => e.code === "bad-options");
+  assert.throws(() => new PoolUser({ gateways: ["ws://x/"], nonsense: 1 }), (e) => e.code === "bad-options");
+});
+
+test("the package's types compile under tsc --strict in a consumer project", () => {
+  writeFileSync(
+    join(project, "consumer.ts"),
+    `import { PoolUser, type PoolElement, type FailoverEvent, type TraceEvent, type PoolUserError } from "rserpool-wasm";
+const pu: PoolUser = new PoolUser({ gateways: ["wss://gw.example/asap"], responseTimeoutMs: 3000 });
+pu.on("trace", (t: TraceEvent) => { const d: "sent" | "received" = t.direction; void d; });
+pu.on("registrar-change", (c) => { const to: string = c.to; void to; });
+pu.on("error", (e: PoolUserError) => { const code: string = e.code; void code; });
+export async function run(): Promise<number> {
+  const pes: PoolElement[] = await pu.resolve("EchoPool");
+  const s = await pu.session("EchoPool", 0);
+  s.on("failover", (f: FailoverEvent) => { const b: boolean = f.cookieReplayed || f.securityChanged; void b; });
+  s.on("data", (d) => { const n: number = d.bytes.length; void n; });
+  s.send(new Uint8Array([1, 2, 3]));
+  return pes[0].policy.values.length + pes[0].port;
+}
+`,
+  );
+  writeFileSync(
+    join(project, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", skipLibCheck: false, types: [] },
+      files: ["consumer.ts"],
+    }),
+  );
+  const tsc = join(here, "..", "node_modules", ".bin", "tsc");
+  execFileSync(tsc, ["-p", project], { stdio: "inherit" });
+  // And a misuse must fail to compile: the types are not `any`.
+  writeFileSync(join(project, "consumer.ts"), `import { PoolUser } from "rserpool-wasm";
+const pu = new PoolUser({ gateways: ["wss://gw/asap"] });
+export async function bad(): Promise<string> { const pes = await pu.resolve("P"); return pes[0].port; }
+pu.on("failover", () => {});
+`);
+  assert.throws(() => execFileSync(tsc, ["-p", project], { stdio: "pipe" }));
+});

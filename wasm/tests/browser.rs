@@ -1,0 +1,79 @@
+//! The binding in headless Chromium (wasm-bindgen-test), against the
+//! loopback stand-in gateway started by scripts/test.d/50-wasm.sh
+//! (`wasm/js/fake-gateway.mjs`), whose URLs arrive at compile time.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Reflect};
+use rserpool_wasm::PoolUser;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const GATEWAY: &str = match option_env!("RSERPOOL_TEST_GATEWAY") {
+    Some(u) => u,
+    None => "",
+};
+const UNTRUSTED: &str = match option_env!("RSERPOOL_TEST_UNTRUSTED") {
+    Some(u) => u,
+    None => "",
+};
+
+fn options(gateways: &[&str]) -> JsValue {
+    assert!(
+        !GATEWAY.is_empty() && !UNTRUSTED.is_empty(),
+        "run through scripts/test.d/50-wasm.sh (needs the fake gateway URLs)"
+    );
+    let o = js_sys::Object::new();
+    let list = Array::new();
+    for g in gateways {
+        list.push(&JsValue::from_str(g));
+    }
+    Reflect::set(&o, &"gateways".into(), &list).unwrap();
+    o.into()
+}
+
+fn get(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &k.into()).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn resolve_echo_pool_in_the_browser() {
+    let pu = PoolUser::new(options(&[GATEWAY]).unchecked_into()).unwrap();
+    let v = JsFuture::from(js_sys::Promise::from(JsValue::from(pu.resolve("EchoPool"))))
+        .await
+        .unwrap();
+    let arr: Array = v.dyn_into().unwrap();
+    assert_eq!(arr.length(), 1);
+    let pe = arr.get(0);
+    assert_eq!(get(&pe, "identifier").as_string().unwrap(), "0x0e000001");
+    assert_eq!(get(&pe, "homeRegistrar").as_string().unwrap(), "0x10000001");
+    pu.close();
+}
+
+#[wasm_bindgen_test]
+async fn untrusted_first_gateway_is_skipped() {
+    // The browser refuses the self-signed certificate in the handshake; the
+    // pool user hunts on to the second URL (RFC 5352 §3.4).
+    let pu = PoolUser::new(options(&[UNTRUSTED, GATEWAY]).unchecked_into()).unwrap();
+    let v = JsFuture::from(js_sys::Promise::from(JsValue::from(pu.resolve("EchoPool"))))
+        .await
+        .unwrap();
+    assert_eq!(Array::from(&v).length(), 1);
+    assert_eq!(pu.home_registrar().as_deref(), Some(GATEWAY));
+    pu.close();
+}
+
+#[wasm_bindgen_test]
+async fn unknown_pool_rejects_with_a_coded_error() {
+    let pu = PoolUser::new(options(&[GATEWAY]).unchecked_into()).unwrap();
+    let err = JsFuture::from(js_sys::Promise::from(JsValue::from(
+        pu.resolve("NoSuchPool"),
+    )))
+    .await
+    .unwrap_err();
+    assert!(err.is_instance_of::<js_sys::Error>());
+    assert_eq!(get(&err, "code").as_string().unwrap(), "no-such-pool");
+    pu.close();
+}
