@@ -206,8 +206,8 @@ fn session_without_a_reachable_registrar_fails_with_a_reason() {
         "EchoPool",
         "-r",
         "sctp://127.0.0.1:9",
-        "--connect-timeout",
-        "2000",
+        "--max-waits",
+        "1",
     ]);
     let err = stderr(&o);
     assert!(
