@@ -128,3 +128,79 @@ fn every_vector_appears_at_its_index_frame() {
     }
     assert!(checked >= 40, "only {checked} vectors listed");
 }
+
+/// Rewrite a classic pcap (little-endian, µs) as pcapng: section header,
+/// one interface with the same link type, one enhanced packet per record.
+fn pcap_to_pcapng(pcap: &[u8]) -> Vec<u8> {
+    let u32le = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        u32le(pcap, 0),
+        0xa1b2_c3d4,
+        "little-endian microsecond pcap"
+    );
+    let linktype = u32le(pcap, 20) as u16;
+    let mut out = Vec::new();
+    let mut block = |ty: u32, body: &[u8]| {
+        let len = (12 + body.len().div_ceil(4) * 4) as u32;
+        out.extend_from_slice(&ty.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len() + (4 - body.len() % 4) % 4, 0);
+        out.extend_from_slice(&len.to_le_bytes());
+    };
+    // Section header: byte-order magic, version 1.0, unknown section length.
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(0x0a0d_0d0a, &shb);
+    // Interface description: link type, reserved, snap length.
+    let mut idb = linktype.to_le_bytes().to_vec();
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&0u32.to_le_bytes());
+    block(1, &idb);
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let (sec, usec, caplen, origlen) = (
+            u32le(pcap, at),
+            u32le(pcap, at + 4),
+            u32le(pcap, at + 8),
+            u32le(pcap, at + 12),
+        );
+        let data = &pcap[at + 16..at + 16 + caplen as usize];
+        let ts = u64::from(sec) * 1_000_000 + u64::from(usec);
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts as u32).to_le_bytes());
+        epb.extend_from_slice(&caplen.to_le_bytes());
+        epb.extend_from_slice(&origlen.to_le_bytes());
+        epb.extend_from_slice(data);
+        block(6, &epb);
+        at += 16 + caplen as usize;
+    }
+    out
+}
+
+#[test]
+fn pcapng_yields_the_same_messages_as_pcap() {
+    let shared = shared_dir();
+    let original = shared.join("captures/04-pu-echo-failover.pcap");
+    let ng = std::env::temp_dir().join(format!("rserpool-{}-04.pcapng", std::process::id()));
+    std::fs::write(&ng, pcap_to_pcapng(&std::fs::read(&original).unwrap())).unwrap();
+    let read = |p: PathBuf| {
+        records(&DecodeArgs {
+            hex: vec![],
+            enrp: false,
+            pcap: Some(p),
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.origin.unwrap().frame, r.bytes))
+        .collect::<Vec<_>>()
+    };
+    let from_ng = read(ng.clone());
+    std::fs::remove_file(&ng).unwrap();
+    let from_pcap = read(original);
+    assert!(!from_pcap.is_empty());
+    assert_eq!(from_ng, from_pcap);
+}
