@@ -20,8 +20,8 @@
 //! When the kernel has no SCTP (errno 93/94), every constructor returns
 //! [`SctpError::NoKernelSupport`], whose message tells the user what to do.
 //!
-//! The socket code is Linux-only; on other systems the crate builds and only
-//! exposes the error type.
+//! The socket code is Linux-only; on other systems the crate builds with the
+//! same API, whose constructors return [`SctpError::Unsupported`].
 
 mod error;
 
@@ -29,12 +29,14 @@ pub use error::{CloseReason, SctpError};
 
 #[cfg(target_os = "linux")]
 mod cmsg;
-#[cfg(target_os = "linux")]
 mod notification;
 #[cfg(target_os = "linux")]
 mod socket;
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
 
-#[cfg(target_os = "linux")]
 pub use notification::{AssocChangeState, Notification};
 #[cfg(target_os = "linux")]
 pub use socket::{kernel_has_sctp, Received, SctpAssociation, SctpListener, SctpMessage};
+#[cfg(not(target_os = "linux"))]
+pub use unsupported::{kernel_has_sctp, Received, SctpAssociation, SctpListener, SctpMessage};
