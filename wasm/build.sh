@@ -19,13 +19,15 @@ opt_flags=(-Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-s
 
 build() { # target dir
     wasm-pack --quiet build "$here" --mode no-install --no-pack --target "$1" \
-        --out-dir "$2" --out-name rserpool_wasm -- --profile wasm-release --locked
+        --profile wasm-release --out-dir "$2" --out-name rserpool_wasm -- --locked
     wasm-opt "${opt_flags[@]}" "$2/rserpool_wasm_bg.wasm" -o "$2/rserpool_wasm_bg.wasm"
     rm -f "$2/.gitignore" "$2/package.json" "$2/README.md"
 }
 build bundler "$out/package"
 build web "$out/package/web"
 build nodejs "$out/package/node"
+# The nodejs build is CommonJS; the package root is ESM.
+echo '{ "type": "commonjs" }' >"$out/package/node/package.json"
 
 version="$(awk -F'"' '/^version = / { print $2; exit }' "$here/../Cargo.toml")"
 sed "s/@VERSION@/$version/" "$here/npm/package.json" >"$out/package/package.json"

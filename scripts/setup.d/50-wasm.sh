@@ -7,7 +7,13 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 case "${1:-install}" in
-apt-packages) echo "chromium chromium-driver nodejs npm" ;;
+apt-packages)
+    echo "chromium chromium-driver openssl"
+    # Node >= 20 with npm may come from elsewhere (nodesource's nodejs
+    # bundles npm and conflicts with Debian's npm): only ask apt if absent.
+    command -v node >/dev/null || echo "nodejs"
+    command -v npm >/dev/null || echo "npm"
+    ;;
 install)
     export PATH="$HOME/.cargo/bin:$PATH"
     # The version wasm-pack requires: the wasm-bindgen crate in Cargo.lock.

@@ -170,6 +170,16 @@ extern "C" {
     pub type Listener;
 }
 
+const OPTION_KEYS: &[&str] = &[
+    "gateways",
+    "trace",
+    "seed",
+    "registrarConnectTimeoutMs",
+    "responseTimeoutMs",
+    "huntRounds",
+    "useAnnouncedRegistrars",
+];
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Options {
@@ -256,7 +266,23 @@ impl PoolUser {
     /// with `code: "bad-options"` on malformed options.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsOptions) -> Result<PoolUser, JsValue> {
-        let o: Options = serde_wasm_bindgen::from_value(options.into())
+        let options: JsValue = options.into();
+        // serde-wasm-bindgen reads only the declared fields, so a misspelt
+        // option would pass silently: check the keys here.
+        if let Some(obj) = options.dyn_ref::<js_sys::Object>() {
+            for key in js_sys::Object::keys(obj)
+                .iter()
+                .filter_map(|k| k.as_string())
+            {
+                if !OPTION_KEYS.contains(&key.as_str()) {
+                    return Err(js_error(
+                        "bad-options",
+                        &format!("PoolUser options: unknown option {key:?}"),
+                    ));
+                }
+            }
+        }
+        let o: Options = serde_wasm_bindgen::from_value(options)
             .map_err(|e| js_error("bad-options", &format!("PoolUser options: {e}")))?;
         if o.gateways.is_empty() {
             return Err(js_error(
@@ -369,7 +395,11 @@ impl PoolUser {
             if let Some((_, t)) = i.timer.take() {
                 clear_timeout(t);
             }
-            i.closures.clear();
+            for ws in i.sockets.values() {
+                clear_handlers(ws);
+            }
+            let callbacks: Vec<Callback> = i.closures.drain().flat_map(|(_, c)| c).collect();
+            bury(Some(callbacks));
             (
                 i.sockets.drain().map(|(_, s)| s).collect::<Vec<_>>(),
                 i.requests.drain().map(|(_, p)| p).collect::<Vec<_>>(),
@@ -636,8 +666,14 @@ fn dispatch(shared: &Shared, i: &mut Inner, e: Event, at_ms: f64, out: &mut Vec<
             }
         }
         Event::SessionWaiting { session, error, .. } => {
-            if let Some(slot) = i.sessions.get_mut(&session) {
-                if let Some(p) = slot.opened.take() {
+            let opening = i.sessions.get(&session).is_some_and(|s| s.opened.is_some());
+            if opening {
+                // Nobody holds this session yet: stop its retries rather
+                // than leave it churning in the background.
+                let slot = i.sessions.remove(&session);
+                let now = i.now();
+                let _ = i.core.close_session(session, now);
+                if let Some(p) = slot.and_then(|s| s.opened) {
                     out.push(Out::Call(
                         p.reject,
                         js_error(
@@ -722,12 +758,21 @@ fn perform(shared: &Shared, a: Action, out: &mut Vec<Out>) {
         }
         Action::Close { channel } => {
             let mut i = shared.borrow_mut();
-            i.closures.remove(&channel);
+            bury(i.closures.remove(&channel));
             if let Some(ws) = i.sockets.remove(&channel) {
                 clear_handlers(&ws);
                 let _ = ws.close();
             }
         }
+    }
+}
+
+/// Drops a channel's callbacks after the current JS task: one of them may
+/// be running right now (a close or message handler that ended the
+/// channel), and dropping a running closure is an error.
+fn bury(callbacks: Option<Vec<Callback>>) {
+    if let Some(cbs) = callbacks {
+        wasm_bindgen_futures::spawn_local(async move { drop(cbs) });
     }
 }
 
@@ -775,10 +820,12 @@ fn open_socket(shared: &Shared, channel: ChannelId, url: &str) {
     let w = Rc::downgrade(shared);
     let onmessage = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
         let Some(s) = w.upgrade() else { return };
-        let Ok(ev) = ev.dyn_into::<MessageEvent>() else {
-            return;
-        };
-        let data = ev.data();
+        // Not `dyn_into::<MessageEvent>`: Node's `ws` has its own event
+        // class, so read `data` structurally.
+        let data = ev
+            .dyn_ref::<MessageEvent>()
+            .map(|e| e.data())
+            .unwrap_or_else(|| Reflect::get(&ev, &"data".into()).unwrap_or(JsValue::NULL));
         {
             let mut i = s.borrow_mut();
             let now = i.now();
@@ -799,10 +846,11 @@ fn open_socket(shared: &Shared, channel: ChannelId, url: &str) {
         let Some(s) = w.upgrade() else { return };
         {
             let mut i = s.borrow_mut();
-            if i.sockets.remove(&channel).is_none() {
+            let Some(ws) = i.sockets.remove(&channel) else {
                 return;
-            }
-            i.closures.remove(&channel);
+            };
+            clear_handlers(&ws);
+            bury(i.closures.remove(&channel));
             let now = i.now();
             // A browser does not say why a handshake failed (an untrusted
             // certificate looks like any refused connection).
@@ -815,10 +863,15 @@ fn open_socket(shared: &Shared, channel: ChannelId, url: &str) {
         }
         pump(&s);
     });
+    // The close event that follows an error does the work; a handler must
+    // exist all the same (Node's `ws` throws an unhandled `error` otherwise).
+    let onerror = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+    ws.set_onerror(Some(onerror.as_ref().unchecked_ref()));
     ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
     let mut i = shared.borrow_mut();
     i.sockets.insert(channel, ws);
-    i.closures.insert(channel, vec![onopen, onmessage, onclose]);
+    i.closures
+        .insert(channel, vec![onopen, onmessage, onclose, onerror]);
 }

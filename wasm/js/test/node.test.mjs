@@ -116,6 +116,19 @@ test("no reachable gateway rejects with code no-registrar-reachable", async () =
   pu.close();
 });
 
+test("without the gateway's session framing a session rejects with session-failed", async () => {
+  // Pool-element channels need client_core::gateway_protocol (not landed):
+  // each PE connection fails with a coded error event, then the session gives up.
+  const pu = new PoolUser({ gateways: [gatewayUrl], trace: false });
+  const errors = [];
+  pu.on("error", (e) => errors.push(e));
+  await assert.rejects(pu.session("EchoPool"), (e) => e instanceof Error && e.code === "session-failed");
+  assert.ok(errors.length >= 1);
+  assert.equal(errors[0].code, "no-element-transport");
+  assert.match(errors[0].message, /0x0e000001/);
+  pu.close();
+});
+
 test("bad options throw an Error with code bad-options", () => {
   assert.throws(() => new PoolUser({ gateways: [] }), (e) => e instanceof Error && e.code === "bad-options");
   assert.throws(() => new PoolUser({ gateways: ["http://x/"] }), (e) => e.code === "bad-options");
@@ -143,7 +156,7 @@ export async function run(): Promise<number> {
   writeFileSync(
     join(project, "tsconfig.json"),
     JSON.stringify({
-      compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", skipLibCheck: false, types: [] },
+      compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", lib: ["es2022", "esnext.disposable"], skipLibCheck: false, types: [] },
       files: ["consumer.ts"],
     }),
   );
