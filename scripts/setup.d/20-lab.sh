@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The lab environment: qemu (TCG micro-VM), busybox-static and cpio for its
 # initramfs, RSPLIB (registrar, PE services, tools) whose programs and
-# libraries are copied into the image. The kernel package is fetched by the
-# lab itself (apt-get download of its exact name) and cached.
+# libraries are copied into the image, and the musl target (+ musl-gcc for
+# ring) for the project's static binaries that run inside the VM. The kernel
+# package is fetched by the lab itself (apt-get download of its exact name).
 set -euo pipefail
 case "${1:-install}" in
 apt-packages)
-    echo "qemu-system-x86 busybox-static cpio rsplib-registrar rsplib-services rsplib-tools"
+    echo "qemu-system-x86 busybox-static cpio rsplib-registrar rsplib-services rsplib-tools musl-tools iproute2"
     ;;
-install) ;;
+install)
+    export PATH="$HOME/.cargo/bin:$PATH"
+    rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+    ;;
 esac

@@ -1,0 +1,538 @@
+//! The lab agent: runs inside the environment (the VM, or the host where it
+//! has SCTP), starts and stops RSPLIB's registrars and PEs and the
+//! project's processes, reports their state, and runs commands on request.
+//! Plain threads and blocking I/O: it is a small static binary.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::proto::{Event, ProcessState, Request, Response, RunState};
+use crate::topology::{ProcessKind, ProcessSpec, Topology};
+
+/// Most bytes of one request line (a hostile client cannot grow memory).
+const MAX_REQUEST: usize = 64 * 1024;
+
+pub struct AgentConfig {
+    pub topology: Topology,
+    pub token: String,
+    /// Where project binaries are (`/share/bin` in the VM); prepended to PATH.
+    pub bin_dir: PathBuf,
+    pub log_dir: PathBuf,
+}
+
+struct Proc {
+    spec: ProcessSpec,
+    child: Option<Child>,
+    state: RunState,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+}
+
+struct Shared {
+    procs: BTreeMap<String, Proc>,
+    ready_after_ms: Option<u64>,
+    subscribers: Vec<TcpStream>,
+}
+
+#[derive(Clone)]
+pub struct Agent {
+    cfg: Arc<AgentConfig>,
+    shared: Arc<Mutex<Shared>>,
+    started: Instant,
+}
+
+impl Agent {
+    pub fn new(cfg: AgentConfig) -> Agent {
+        let procs = cfg
+            .topology
+            .process_specs()
+            .into_iter()
+            .map(|spec| {
+                (
+                    spec.name.clone(),
+                    Proc {
+                        spec,
+                        child: None,
+                        state: RunState::NotStarted,
+                        exit_code: None,
+                        signal: None,
+                    },
+                )
+            })
+            .collect();
+        Agent {
+            cfg: Arc::new(cfg),
+            shared: Arc::new(Mutex::new(Shared {
+                procs,
+                ready_after_ms: None,
+                subscribers: Vec::new(),
+            })),
+            started: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // A panicking thread must not take the agent down with it.
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn path_env(&self) -> String {
+        format!(
+            "{}:{}",
+            self.cfg.bin_dir.display(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
+        )
+    }
+
+    fn emit(&self, e: Event) {
+        let mut line = serde_json::to_string(&Response::Event(e)).unwrap_or_default();
+        line.push('\n');
+        self.lock()
+            .subscribers
+            .retain_mut(|s| s.write_all(line.as_bytes()).is_ok());
+    }
+
+    /// Starts every autostart process: registrars, then PEs, then project
+    /// processes, with a short pause so that PEs find their registrar up.
+    pub fn start_all(&self) {
+        for kind in [
+            ProcessKind::Registrar,
+            ProcessKind::PoolElement,
+            ProcessKind::Project,
+        ] {
+            let names: Vec<String> = self
+                .lock()
+                .procs
+                .values()
+                .filter(|p| p.spec.kind == kind && p.spec.autostart)
+                .map(|p| p.spec.name.clone())
+                .collect();
+            for n in &names {
+                if let Err(e) = self.start(n) {
+                    eprintln!("LAB: starting {n} failed: {e:#}");
+                }
+            }
+            if kind == ProcessKind::Registrar && !names.is_empty() {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+
+    fn start(&self, name: &str) -> Result<()> {
+        let mut g = self.lock();
+        let p = g
+            .procs
+            .get_mut(name)
+            .with_context(|| format!("no process named {name:?}"))?;
+        if p.state == RunState::Running {
+            anyhow::bail!("{name} is already running");
+        }
+        let log = std::fs::File::create(self.cfg.log_dir.join(format!("{name}.log")))?;
+        let child = Command::new(&p.spec.program)
+            .args(&p.spec.args)
+            .env("PATH", self.path_env())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", p.spec.program))?;
+        let pid = child.id();
+        p.child = Some(child);
+        p.state = RunState::Running;
+        p.exit_code = None;
+        p.signal = None;
+        drop(g);
+        self.emit(Event::ProcessStarted {
+            name: name.into(),
+            pid,
+        });
+        Ok(())
+    }
+
+    fn signal(&self, name: &str, sig: i32) -> Result<()> {
+        let g = self.lock();
+        let p = g
+            .procs
+            .get(name)
+            .with_context(|| format!("no process named {name:?}"))?;
+        let child = p
+            .child
+            .as_ref()
+            .with_context(|| format!("{name} is not running"))?;
+        let pid = i32::try_from(child.id())?;
+        // SAFETY: kill(2) on a pid we own and have not reaped yet.
+        if unsafe { libc::kill(pid, sig) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+
+    /// Reaps ended children; called periodically.
+    fn reap(&self) {
+        let mut ended = Vec::new();
+        {
+            let mut g = self.lock();
+            for p in g.procs.values_mut() {
+                if let Some(c) = p.child.as_mut() {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        use std::os::unix::process::ExitStatusExt;
+                        p.exit_code = status.code();
+                        p.signal = status.signal();
+                        p.state = if status.signal().is_some() {
+                            RunState::Killed
+                        } else {
+                            RunState::Exited
+                        };
+                        p.child = None;
+                        ended.push((p.spec.name.clone(), p.exit_code, p.signal));
+                    }
+                }
+            }
+        }
+        for (name, exit_code, signal) in ended {
+            self.emit(Event::ProcessEnded {
+                name,
+                exit_code,
+                signal,
+            });
+        }
+    }
+
+    fn wait_exit(&self, name: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            self.reap();
+            if self
+                .lock()
+                .procs
+                .get(name)
+                .is_none_or(|p| p.child.is_none())
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn status(&self) -> Response {
+        let g = self.lock();
+        Response::Status {
+            processes: g
+                .procs
+                .values()
+                .map(|p| ProcessState {
+                    name: p.spec.name.clone(),
+                    kind: p.spec.kind,
+                    state: p.state.clone(),
+                    pid: p.child.as_ref().map(Child::id),
+                    exit_code: p.exit_code,
+                    signal: p.signal,
+                    command: format!("{} {}", p.spec.program, p.spec.args.join(" ")),
+                })
+                .collect(),
+            ready_after_ms: g.ready_after_ms,
+        }
+    }
+
+    /// Runs a command to completion, killing it at the timeout.
+    pub fn exec(&self, program: &str, args: &[String], timeout: Duration) -> Response {
+        let child = Command::new(program)
+            .args(args)
+            .env("PATH", self.path_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                return Response::Error {
+                    message: format!("{program}: {e}"),
+                }
+            }
+        };
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let t_out = std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.read_to_string(&mut s);
+            }
+            s
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(e) = err.as_mut() {
+                let _ = e.read_to_string(&mut s);
+            }
+            s
+        });
+        let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    timed_out = true;
+                    break child.wait().ok();
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => break None,
+            }
+        };
+        Response::Exec {
+            code: status.and_then(|s| s.code()),
+            stdout: t_out.join().unwrap_or_default(),
+            stderr: t_err.join().unwrap_or_default(),
+            timed_out,
+        }
+    }
+
+    /// PE counts per pool at one registrar, from RSPLIB's `hsdump`
+    /// (`+-- Pool "EchoPool", Policy …: (4 nodes)`).
+    fn pools_at(&self, enrp_endpoint: &str) -> BTreeMap<String, usize> {
+        match self.exec(
+            "hsdump",
+            &[enrp_endpoint.to_string()],
+            Duration::from_secs(5),
+        ) {
+            Response::Exec { stdout, .. } => parse_hsdump_pools(&stdout),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// True when every registrar shows every pool with its full PE count.
+    pub fn topology_visible(&self) -> bool {
+        let expected = self.cfg.topology.expected_pools();
+        (0..self.cfg.topology.registrars.len()).all(|i| {
+            let ep = format!(
+                "{}:{}",
+                Topology::registrar_address(i),
+                crate::topology::ENRP_PORT
+            );
+            let seen = self.pools_at(&ep);
+            expected.iter().all(|(pool, n)| seen.get(pool) == Some(n))
+        })
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> Response {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Copy the flag out: the guard must be gone before status() locks.
+            let ready = self.lock().ready_after_ms.is_some();
+            if ready {
+                return self.status();
+            }
+            if Instant::now() > deadline {
+                return Response::Error {
+                    message: format!("topology not visible at every registrar after {timeout:?}"),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Background: reap children, and detect readiness once.
+    pub fn spawn_monitor(&self) {
+        let a = self.clone();
+        std::thread::spawn(move || loop {
+            a.reap();
+            let waiting = a.lock().ready_after_ms.is_none();
+            if waiting && a.topology_visible() {
+                let ms = u64::try_from(a.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                a.lock().ready_after_ms = Some(ms);
+                // The host waits for this line on the serial console.
+                println!("LAB: ready {ms}");
+                a.emit(Event::Ready { after_ms: ms });
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        });
+    }
+
+    fn handle(&self, req: Request) -> Response {
+        let ok = |r: Result<()>| match r {
+            Ok(()) => Response::Ok,
+            Err(e) => Response::Error {
+                message: format!("{e:#}"),
+            },
+        };
+        match req {
+            Request::Hello { .. } => Response::Ok,
+            Request::Status => {
+                self.reap();
+                self.status()
+            }
+            Request::Start { name } => ok(self.start(&name)),
+            Request::Stop { name } => {
+                let r = self.signal(&name, libc::SIGINT);
+                self.wait_exit(&name, Duration::from_secs(5));
+                ok(r)
+            }
+            Request::Kill { name } => {
+                let r = self.signal(&name, libc::SIGKILL);
+                self.wait_exit(&name, Duration::from_secs(5));
+                ok(r)
+            }
+            Request::Restart { name } => {
+                if self.signal(&name, libc::SIGKILL).is_ok() {
+                    self.wait_exit(&name, Duration::from_secs(5));
+                }
+                ok(self.start(&name))
+            }
+            Request::Exec {
+                program,
+                args,
+                timeout_ms,
+            } => self.exec(
+                &program,
+                &args,
+                Duration::from_millis(timeout_ms.min(600_000)),
+            ),
+            Request::Logs { name, lines } => {
+                match std::fs::read_to_string(self.cfg.log_dir.join(format!("{name}.log"))) {
+                    Ok(t) => {
+                        let all: Vec<String> = t.lines().map(str::to_string).collect();
+                        Response::Logs {
+                            lines: all[all.len().saturating_sub(lines)..].to_vec(),
+                        }
+                    }
+                    Err(e) => Response::Error {
+                        message: format!("log of {name}: {e}"),
+                    },
+                }
+            }
+            Request::WaitReady { timeout_ms } => {
+                self.wait_ready(Duration::from_millis(timeout_ms.min(600_000)))
+            }
+            Request::Subscribe => Response::Ok,
+        }
+    }
+
+    fn serve_connection(&self, stream: TcpStream) -> Result<()> {
+        let mut writer = stream.try_clone()?;
+        let mut reader = BufReader::new(stream);
+        let mut authenticated = false;
+        loop {
+            let mut line = String::new();
+            let n = (&mut reader)
+                .take(MAX_REQUEST as u64)
+                .read_line(&mut line)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let req: Request = match serde_json::from_str(line.trim()) {
+                Ok(r) => r,
+                Err(e) => {
+                    let r = Response::Error {
+                        message: format!("bad request: {e}"),
+                    };
+                    writeln!(writer, "{}", serde_json::to_string(&r)?)?;
+                    if !authenticated {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            if !authenticated {
+                match &req {
+                    Request::Hello { token } if constant_time_eq(token, &self.cfg.token) => {
+                        authenticated = true;
+                    }
+                    _ => {
+                        let r = Response::Error {
+                            message: "authentication required (hello with the run's token)".into(),
+                        };
+                        writeln!(writer, "{}", serde_json::to_string(&r)?)?;
+                        return Ok(());
+                    }
+                }
+            }
+            let subscribe = req == Request::Subscribe;
+            let resp = self.handle(req);
+            writeln!(writer, "{}", serde_json::to_string(&resp)?)?;
+            if subscribe {
+                self.lock().subscribers.push(writer.try_clone()?);
+            }
+        }
+    }
+
+    /// Serves connections until the process ends.
+    pub fn serve(&self, listener: TcpListener) -> Result<()> {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let a = self.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = a.serve_connection(stream) {
+                    eprintln!("agent: connection: {e:#}");
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// PE counts per pool from `hsdump` output.
+pub fn parse_hsdump_pools(text: &str) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("+-- Pool \"") else {
+            continue;
+        };
+        let Some((pool, tail)) = rest.split_once('"') else {
+            continue;
+        };
+        let count = tail
+            .rsplit_once('(')
+            .and_then(|(_, c)| c.split_whitespace().next())
+            .and_then(|n| n.parse().ok());
+        if let Some(n) = count {
+            m.insert(pool.to_string(), n);
+        }
+    }
+    m
+}
+
+/// Where the agent keeps logs by default.
+pub fn default_log_dir() -> &'static Path {
+    Path::new("/tmp/lab-logs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_pool_elements_in_hsdump_output() {
+        let out = "Handlespace[home=$d45902de]: (1 Pools, 4 PoolElements, 0 Owned)\n\
+                   *-- Index:\n \
+                   +-- Pool \"EchoPool\", Policy \"RoundRobin\", Protocol SCTP, CtrlCh=yes: (4 nodes)\n \
+                   +-- Index:\n";
+        let m = parse_hsdump_pools(out);
+        assert_eq!(m.get("EchoPool"), Some(&4));
+        assert_eq!(m.len(), 1);
+        assert!(parse_hsdump_pools("garbage (x nodes)").is_empty());
+    }
+
+    #[test]
+    fn token_comparison_is_exact() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
+    }
+}
