@@ -19,4 +19,4 @@ gw=$!
 trap 'kill "$gw" 2>/dev/null || true; rm -f "$envfile"' EXIT
 for _ in $(seq 50); do [ -s "$envfile" ] && break; sleep 0.1; done
 set -a; . "$envfile"; set +a
-WASM_BINDGEN_TEST_TIMEOUT=60 wasm-pack test --headless --chrome --mode no-install wasm -- --locked
+WASM_BINDGEN_TEST_TIMEOUT=60 wasm-pack test --headless --chrome --mode no-install wasm --locked --test browser

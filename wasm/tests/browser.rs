@@ -77,3 +77,19 @@ async fn unknown_pool_rejects_with_a_coded_error() {
     assert_eq!(get(&err, "code").as_string().unwrap(), "no-such-pool");
     pu.close();
 }
+
+#[wasm_bindgen_test]
+async fn untrusted_gateway_alone_is_refused() {
+    // The same stand-in answers any client that completes the handshake, so
+    // this failing shows Chromium refused the certificate: the skip above
+    // is not just a race won by the good gateway.
+    let pu = PoolUser::new(options(&[UNTRUSTED]).unchecked_into()).unwrap();
+    let err = JsFuture::from(js_sys::Promise::from(JsValue::from(pu.resolve("EchoPool"))))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        get(&err, "code").as_string().unwrap(),
+        "no-registrar-reachable"
+    );
+    pu.close();
+}
