@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod gateway_protocol;
 pub mod policy;
 pub mod pool_user;
 pub mod rate_limit;
