@@ -5,8 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use client_core::wire::consts::ASAP_PORT;
+use client_core::wire::consts::PPID_ASAP;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use rserpool_sctp::{SctpAssociation, SctpError};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::wss::GatewayStream;
 
 /// A registrar (or pool element) address as the user gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +134,11 @@ pub enum ChannelError {
     Sctp(#[from] SctpError),
     #[error("channel closed")]
     Closed,
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
+    /// Something this channel cannot carry or did not expect.
+    #[error("{0}")]
+    Protocol(String),
 }
 
 /// An open channel that carries (PPID, message) pairs.
@@ -140,6 +151,22 @@ pub struct Channel {
 enum Inner {
     Sctp(Arc<SctpAssociation>),
     Memory(Arc<MemoryEnd>),
+    Wss(Arc<WssEnd>),
+}
+
+/// A registrar channel through the gateway. Until the gateway's frame
+/// protocol (`client_core::gateway_protocol`) lands this uses the same
+/// interim convention as the browser binding (wasm/src/lib.rs): one ASAP
+/// message per binary WebSocket frame, PPID 11 implied.
+struct WssEnd {
+    sink: tokio::sync::Mutex<SplitSink<GatewayStream, WsMessage>>,
+    stream: tokio::sync::Mutex<SplitStream<GatewayStream>>,
+}
+
+impl std::fmt::Debug for WssEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WssEnd")
+    }
 }
 
 /// One end of an in-process channel (tests and simulators).
@@ -189,12 +216,14 @@ impl Channel {
                 let tls = tls.ok_or_else(|| {
                     ConnectError::Unsupported("wss:// needs a TLS configuration".into())
                 })?;
-                let _stream = crate::wss::connect(url, tls).await?;
-                // TLS and the WebSocket handshake succeeded; the frames that
-                // carry ASAP come from client-core's gateway protocol.
-                Err(ConnectError::Unsupported(
-                    "connected, but this build does not yet speak the gateway's WebSocket framing (client-core gateway_protocol)".into(),
-                ))
+                let stream = crate::wss::connect(url, tls).await?;
+                let (sink, stream) = stream.split();
+                Ok(Channel {
+                    inner: Inner::Wss(Arc::new(WssEnd {
+                        sink: tokio::sync::Mutex::new(sink),
+                        stream: tokio::sync::Mutex::new(stream),
+                    })),
+                })
             }
         }
     }
@@ -226,6 +255,19 @@ impl Channel {
                 m.tx.send((ppid, data.to_vec()))
                     .map_err(|_| ChannelError::Closed)
             }
+            Inner::Wss(w) => {
+                if ppid != PPID_ASAP {
+                    return Err(ChannelError::Protocol(format!(
+                        "PPID {ppid} cannot be carried to the gateway yet (only ASAP)"
+                    )));
+                }
+                w.sink
+                    .lock()
+                    .await
+                    .send(WsMessage::binary(data.to_vec()))
+                    .await
+                    .map_err(|e| ChannelError::WebSocket(e.to_string()))
+            }
         }
     }
 
@@ -236,6 +278,23 @@ impl Channel {
                 Ok((m.ppid, m.data))
             }
             Inner::Memory(m) => m.rx.lock().await.recv().await.ok_or(ChannelError::Closed),
+            Inner::Wss(w) => {
+                let mut stream = w.stream.lock().await;
+                loop {
+                    match stream.next().await {
+                        Some(Ok(WsMessage::Binary(b))) => return Ok((PPID_ASAP, b.to_vec())),
+                        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {
+                        }
+                        Some(Ok(WsMessage::Text(_))) => {
+                            return Err(ChannelError::Protocol(
+                                "text frame from the gateway".into(),
+                            ))
+                        }
+                        Some(Ok(WsMessage::Close(_))) | None => return Err(ChannelError::Closed),
+                        Some(Err(e)) => return Err(ChannelError::WebSocket(e.to_string())),
+                    }
+                }
+            }
         }
     }
 }
