@@ -25,7 +25,7 @@ use client_core::pool_user::{
 };
 use client_core::wire::{consts, PoolHandle};
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, MessageEvent, WebSocket};
@@ -170,26 +170,73 @@ extern "C" {
     pub type Listener;
 }
 
-const OPTION_KEYS: &[&str] = &[
-    "gateways",
-    "trace",
-    "seed",
-    "registrarConnectTimeoutMs",
-    "responseTimeoutMs",
-    "huntRounds",
-    "useAnnouncedRegistrars",
-];
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Default)]
 struct Options {
     gateways: Vec<String>,
     trace: Option<bool>,
     seed: Option<f64>,
     registrar_connect_timeout_ms: Option<f64>,
     response_timeout_ms: Option<f64>,
-    hunt_rounds: Option<u32>,
+    hunt_rounds: Option<f64>,
     use_announced_registrars: Option<bool>,
+}
+
+fn bad_option(what: &str) -> JsValue {
+    js_error("bad-options", &format!("PoolUser options: {what}"))
+}
+
+/// Reads the options object by hand (no serde deserializer: smaller
+/// module, and every mistake gets its own message).
+fn read_options(v: &JsValue) -> Result<Options, JsValue> {
+    let obj = v
+        .dyn_ref::<js_sys::Object>()
+        .ok_or_else(|| bad_option("expected an object"))?;
+    let mut o = Options::default();
+    for key in js_sys::Object::keys(obj).iter() {
+        let key = key.as_string().unwrap_or_default();
+        let val = Reflect::get(obj, &JsValue::from_str(&key)).unwrap_or(JsValue::UNDEFINED);
+        if val.is_undefined() {
+            continue;
+        }
+        let num = |v: &JsValue| {
+            v.as_f64()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .ok_or_else(|| bad_option(&format!("{key} must be a non-negative number")))
+        };
+        let flag = |v: &JsValue| {
+            v.as_bool()
+                .ok_or_else(|| bad_option(&format!("{key} must be a boolean")))
+        };
+        match key.as_str() {
+            "gateways" => {
+                let arr = val
+                    .dyn_ref::<Array>()
+                    .ok_or_else(|| bad_option("gateways must be an array of URLs"))?;
+                for g in arr.iter() {
+                    let g = g
+                        .as_string()
+                        .ok_or_else(|| bad_option("gateways must be an array of URLs"))?;
+                    if !(g.starts_with("wss://") || g.starts_with("ws://")) {
+                        return Err(bad_option(&format!(
+                            "gateway {g:?} is not a ws:// or wss:// URL"
+                        )));
+                    }
+                    o.gateways.push(g);
+                }
+            }
+            "trace" => o.trace = Some(flag(&val)?),
+            "useAnnouncedRegistrars" => o.use_announced_registrars = Some(flag(&val)?),
+            "seed" => o.seed = Some(num(&val)?),
+            "registrarConnectTimeoutMs" => o.registrar_connect_timeout_ms = Some(num(&val)?),
+            "responseTimeoutMs" => o.response_timeout_ms = Some(num(&val)?),
+            "huntRounds" => o.hunt_rounds = Some(num(&val)?),
+            _ => return Err(bad_option(&format!("unknown option {key:?}"))),
+        }
+    }
+    if o.gateways.is_empty() {
+        return Err(bad_option("gateways is empty"));
+    }
+    Ok(o)
 }
 
 /// A JS `Error` with a stable `code` property.
@@ -266,38 +313,7 @@ impl PoolUser {
     /// with `code: "bad-options"` on malformed options.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsOptions) -> Result<PoolUser, JsValue> {
-        let options: JsValue = options.into();
-        // serde-wasm-bindgen reads only the declared fields, so a misspelt
-        // option would pass silently: check the keys here.
-        if let Some(obj) = options.dyn_ref::<js_sys::Object>() {
-            for key in js_sys::Object::keys(obj)
-                .iter()
-                .filter_map(|k| k.as_string())
-            {
-                if !OPTION_KEYS.contains(&key.as_str()) {
-                    return Err(js_error(
-                        "bad-options",
-                        &format!("PoolUser options: unknown option {key:?}"),
-                    ));
-                }
-            }
-        }
-        let o: Options = serde_wasm_bindgen::from_value(options)
-            .map_err(|e| js_error("bad-options", &format!("PoolUser options: {e}")))?;
-        if o.gateways.is_empty() {
-            return Err(js_error(
-                "bad-options",
-                "PoolUser options: gateways is empty",
-            ));
-        }
-        for g in &o.gateways {
-            if !(g.starts_with("wss://") || g.starts_with("ws://")) {
-                return Err(js_error(
-                    "bad-options",
-                    &format!("PoolUser options: gateway {g:?} is not a ws:// or wss:// URL"),
-                ));
-            }
-        }
+        let o = read_options(&options.into())?;
         let mut cfg = Config {
             registrars: o.gateways,
             // Announced registrars are SCTP addresses a browser cannot reach
@@ -310,13 +326,13 @@ impl PoolUser {
             cfg.seed = s as u64;
         }
         if let Some(ms) = o.registrar_connect_timeout_ms {
-            cfg.registrar_connect_timeout = ms_duration(ms)?;
+            cfg.registrar_connect_timeout = Duration::from_secs_f64(ms / 1000.0);
         }
         if let Some(ms) = o.response_timeout_ms {
-            cfg.response_timeout = ms_duration(ms)?;
+            cfg.response_timeout = Duration::from_secs_f64(ms / 1000.0);
         }
         if let Some(r) = o.hunt_rounds {
-            cfg.hunt_rounds = r.max(1);
+            cfg.hunt_rounds = (r as u32).max(1);
         }
         let inner = Rc::new(RefCell::new(Inner {
             core: Core::new(cfg),
@@ -418,17 +434,6 @@ impl PoolUser {
                 let _ = p.reject.call1(&JsValue::NULL, &err);
             }
         }
-    }
-}
-
-fn ms_duration(ms: f64) -> Result<Duration, JsValue> {
-    if ms.is_finite() && ms >= 0.0 {
-        Ok(Duration::from_secs_f64(ms / 1000.0))
-    } else {
-        Err(js_error(
-            "bad-options",
-            &format!("PoolUser options: {ms} is not a duration in ms"),
-        ))
     }
 }
 
