@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client_core::pool_user::{Action, ChannelId, CloseReason, Event, PathSecurity, PoolUser};
-use client_core::wire::PoolElement;
+use client_core::wire::{PoolElement, PoolHandle};
 use rserpool_sctp::{CloseReason as SctpClose, SctpError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::transport::{parse_endpoint, Channel, ChannelError, ConnectError, Endpoint};
+use crate::wss::GatewayMux;
 
 /// Result of opening a channel: the channel and what protects it, or why
 /// it failed (kept as text for the user, see [`Driver::connect_failures`]).
@@ -73,17 +74,37 @@ pub trait Connector: Send + Sync + 'static {
     /// Open a channel to a registrar endpoint string (`sctp://…`, `wss://…`).
     fn connect_registrar(&self, endpoint: String) -> BoxFuture<Connected>;
     /// Open a channel to a pool element's user transport.
-    fn connect_element(&self, element: PoolElement) -> BoxFuture<Connected>;
+    fn connect_element(
+        &self,
+        pool_handle: PoolHandle,
+        element: PoolElement,
+    ) -> BoxFuture<Connected>;
 }
 
-/// The real network: SCTP (kernel) and WebSocket over TLS.
+/// The real network: SCTP (kernel) and WebSocket over TLS. Pool elements
+/// learned through a gateway are reached through the same gateway
+/// (`OpenSession`; the gateway only opens PEs it resolved for this client).
 pub struct NetConnector {
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// PPID of the application's data, announced in `OpenSession`.
+    pub app_ppid: u32,
+    gateway: Arc<std::sync::Mutex<Option<Arc<GatewayMux>>>>,
+}
+
+impl NetConnector {
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>, app_ppid: u32) -> Self {
+        NetConnector {
+            tls,
+            app_ppid,
+            gateway: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
 }
 
 impl Connector for NetConnector {
     fn connect_registrar(&self, endpoint: String) -> BoxFuture<Connected> {
         let tls = self.tls.clone();
+        let gateway = self.gateway.clone();
         Box::pin(async move {
             let parsed = parse_endpoint(&endpoint).map_err(|e| ConnectFailure {
                 reason: CloseReason::ConnectFailed,
@@ -100,12 +121,43 @@ impl Connector for NetConnector {
                 },
             };
             let channel = Channel::connect(&parsed, tls).await?;
+            if let Some(mux) = channel.gateway_mux() {
+                *gateway.lock().unwrap_or_else(|p| p.into_inner()) = Some(mux);
+            }
             Ok((channel, security))
         })
     }
 
-    fn connect_element(&self, element: PoolElement) -> BoxFuture<Connected> {
+    fn connect_element(
+        &self,
+        pool_handle: PoolHandle,
+        element: PoolElement,
+    ) -> BoxFuture<Connected> {
+        let gateway = self
+            .gateway
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|g| g.is_alive());
+        let app_ppid = self.app_ppid;
         Box::pin(async move {
+            if let Some(mux) = gateway {
+                let (channel, rx) = mux
+                    .open_session(app_ppid, element.id.0, pool_handle.as_bytes().to_vec())
+                    .await
+                    .map_err(|text| ConnectFailure {
+                        reason: CloseReason::ConnectFailed,
+                        kind: FailureKind::Unreachable,
+                        text,
+                    })?;
+                let security = PathSecurity {
+                    transport: "websocket".into(),
+                    tls: true,
+                    authenticated_peer: None,
+                    via_gateway: true,
+                };
+                return Ok((Channel::gateway(mux, channel, rx), security));
+            }
             let addrs = element_addrs(&element);
             let channel = Channel::connect_sctp(&addrs).await?;
             Ok((channel, PathSecurity::plain("sctp")))
@@ -179,6 +231,7 @@ pub struct Driver {
 
 fn close_reason(e: &ChannelError) -> CloseReason {
     match e {
+        ChannelError::Aborted(_) => CloseReason::Aborted,
         ChannelError::Closed | ChannelError::Sctp(SctpError::Closed(SctpClose::Shutdown)) => {
             CloseReason::Closed
         }
@@ -227,11 +280,14 @@ impl Driver {
                     self.spawn_connect(channel, endpoint, fut);
                 }
                 Action::ConnectPoolElement {
-                    channel, element, ..
+                    channel,
+                    element,
+                    pool_handle,
+                    ..
                 } => {
                     tracing::debug!(?channel, pe = %element.id, "connect pool element");
                     let what = format!("pool element {}", element.id);
-                    let fut = self.connector.connect_element(element);
+                    let fut = self.connector.connect_element(pool_handle, element);
                     self.spawn_connect(channel, what, fut);
                 }
                 Action::Close { channel } => {

@@ -89,18 +89,23 @@ impl RegistrarArgs {
 
     /// A driver over the real network for these arguments.
     pub fn driver(&self) -> Result<Driver, CliError> {
-        self.driver_with(|_| {})
+        self.driver_with(0, |_| {})
     }
 
     /// Like [`Self::driver`], with a last adjustment of the configuration.
-    pub fn driver_with(&self, adjust: impl FnOnce(&mut Config)) -> Result<Driver, CliError> {
+    /// `app_ppid` is the sessions' data PPID (announced to a gateway).
+    pub fn driver_with(
+        &self,
+        app_ppid: u32,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Result<Driver, CliError> {
         let endpoints = self.endpoints()?;
         let tls = self.tls(&endpoints)?;
         let mut config = self.config(&endpoints);
         adjust(&mut config);
         Ok(Driver::new(
             PoolUser::new(config),
-            Arc::new(NetConnector { tls }),
+            Arc::new(NetConnector::new(tls, app_ppid)),
         ))
     }
 }

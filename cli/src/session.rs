@@ -206,7 +206,7 @@ async fn run_session(
     as_json: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let mut driver: Driver = args.registrar.driver_with(|cfg| {
+    let mut driver: Driver = args.registrar.driver_with(args.ppid, |cfg| {
         cfg.pe_connect_timeout = Duration::from_millis(args.pe_connect_timeout);
     })?;
     let pool = PoolHandle::from(args.pool.as_str());

@@ -4,15 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL};
 use client_core::wire::consts::ASAP_PORT;
-use client_core::wire::consts::PPID_ASAP;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
 use rserpool_sctp::{SctpAssociation, SctpError};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::wss::GatewayStream;
+use crate::wss::{ChannelEvent, GatewayMux};
 
 /// A registrar (or pool element) address as the user gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +133,9 @@ pub enum ChannelError {
     Closed,
     #[error("WebSocket: {0}")]
     WebSocket(String),
+    /// The gateway reports the association aborted or lost.
+    #[error("{0}")]
+    Aborted(String),
     /// Something this channel cannot carry or did not expect.
     #[error("{0}")]
     Protocol(String),
@@ -151,22 +151,7 @@ pub struct Channel {
 enum Inner {
     Sctp(Arc<SctpAssociation>),
     Memory(Arc<MemoryEnd>),
-    Wss(Arc<WssEnd>),
-}
-
-/// A registrar channel through the gateway. Until the gateway's frame
-/// protocol (`client_core::gateway_protocol`) lands this uses the same
-/// interim convention as the browser binding (wasm/src/lib.rs): one ASAP
-/// message per binary WebSocket frame, PPID 11 implied.
-struct WssEnd {
-    sink: tokio::sync::Mutex<SplitSink<GatewayStream, WsMessage>>,
-    stream: tokio::sync::Mutex<SplitStream<GatewayStream>>,
-}
-
-impl std::fmt::Debug for WssEnd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WssEnd")
-    }
+    Gateway(Arc<GatewayEnd>),
 }
 
 /// One end of an in-process channel (tests and simulators).
@@ -176,7 +161,58 @@ struct MemoryEnd {
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<(u32, Vec<u8>)>>,
 }
 
+/// A channel inside a gateway WebSocket (`rserpool.asap.v1`): the
+/// registrar channel 0 or a pool-element session.
+struct GatewayEnd {
+    mux: Arc<GatewayMux>,
+    channel: u16,
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<ChannelEvent>>,
+}
+
+impl std::fmt::Debug for GatewayEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GatewayEnd({})", self.channel)
+    }
+}
+
+impl Drop for GatewayEnd {
+    fn drop(&mut self) {
+        if self.channel != REGISTRAR_CHANNEL {
+            self.mux.close_route(self.channel);
+            let mux = self.mux.clone();
+            let channel = self.channel;
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = mux.send(Frame::CloseSession { channel }).await;
+                });
+            }
+        }
+    }
+}
+
 impl Channel {
+    /// A channel inside a gateway WebSocket.
+    pub(crate) fn gateway(
+        mux: Arc<GatewayMux>,
+        channel: u16,
+        rx: mpsc::UnboundedReceiver<ChannelEvent>,
+    ) -> Channel {
+        Channel {
+            inner: Inner::Gateway(Arc::new(GatewayEnd {
+                mux,
+                channel,
+                rx: tokio::sync::Mutex::new(rx),
+            })),
+        }
+    }
+
+    /// The gateway WebSocket this channel runs in, if any.
+    pub fn gateway_mux(&self) -> Option<Arc<GatewayMux>> {
+        match &self.inner {
+            Inner::Gateway(g) => Some(g.mux.clone()),
+            _ => None,
+        }
+    }
     /// Two connected in-process channel ends: what one sends, the other
     /// receives, PPID included. For fake registrars and pool elements in
     /// tests on hosts without kernel SCTP.
@@ -216,14 +252,29 @@ impl Channel {
                 let tls = tls.ok_or_else(|| {
                     ConnectError::Unsupported("wss:// needs a TLS configuration".into())
                 })?;
-                let stream = crate::wss::connect(url, tls).await?;
-                let (sink, stream) = stream.split();
-                Ok(Channel {
-                    inner: Inner::Wss(Arc::new(WssEnd {
-                        sink: tokio::sync::Mutex::new(sink),
-                        stream: tokio::sync::Mutex::new(stream),
-                    })),
-                })
+                let (mux, mut rx) = GatewayMux::connect(url, tls).await?;
+                // The registrar channel is usable once the gateway's SCTP
+                // association to the registrar is up.
+                loop {
+                    match rx.recv().await {
+                        Some(ChannelEvent::Notice {
+                            code: NoticeCode::RegistrarUp,
+                            ..
+                        }) => break,
+                        Some(ChannelEvent::Notice { code, text }) => {
+                            return Err(ConnectError::Unreachable(format!(
+                                "gateway: {} {text}",
+                                code.slug()
+                            )))
+                        }
+                        Some(ChannelEvent::Gone(why)) => {
+                            return Err(ConnectError::Unreachable(why))
+                        }
+                        Some(ChannelEvent::Message { .. }) => {}
+                        None => return Err(ConnectError::Unreachable("gateway gone".into())),
+                    }
+                }
+                Ok(Channel::gateway(mux, REGISTRAR_CHANNEL, rx))
             }
         }
     }
@@ -255,19 +306,15 @@ impl Channel {
                 m.tx.send((ppid, data.to_vec()))
                     .map_err(|_| ChannelError::Closed)
             }
-            Inner::Wss(w) => {
-                if ppid != PPID_ASAP {
-                    return Err(ChannelError::Protocol(format!(
-                        "PPID {ppid} cannot be carried to the gateway yet (only ASAP)"
-                    )));
-                }
-                w.sink
-                    .lock()
-                    .await
-                    .send(WsMessage::binary(data.to_vec()))
-                    .await
-                    .map_err(|e| ChannelError::WebSocket(e.to_string()))
-            }
+            Inner::Gateway(g) => g
+                .mux
+                .send(Frame::Message {
+                    channel: g.channel,
+                    ppid,
+                    payload: data.to_vec(),
+                })
+                .await
+                .map_err(ChannelError::WebSocket),
         }
     }
 
@@ -278,20 +325,30 @@ impl Channel {
                 Ok((m.ppid, m.data))
             }
             Inner::Memory(m) => m.rx.lock().await.recv().await.ok_or(ChannelError::Closed),
-            Inner::Wss(w) => {
-                let mut stream = w.stream.lock().await;
+            Inner::Gateway(g) => {
+                let mut rx = g.rx.lock().await;
                 loop {
-                    match stream.next().await {
-                        Some(Ok(WsMessage::Binary(b))) => return Ok((PPID_ASAP, b.to_vec())),
-                        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {
+                    match rx.recv().await {
+                        Some(ChannelEvent::Message { ppid, payload }) => {
+                            return Ok((ppid, payload))
                         }
-                        Some(Ok(WsMessage::Text(_))) => {
-                            return Err(ChannelError::Protocol(
-                                "text frame from the gateway".into(),
-                            ))
-                        }
-                        Some(Ok(WsMessage::Close(_))) | None => return Err(ChannelError::Closed),
-                        Some(Err(e)) => return Err(ChannelError::WebSocket(e.to_string())),
+                        Some(ChannelEvent::Notice { code, text }) => match code {
+                            NoticeCode::RegistrarLost | NoticeCode::SessionAborted => {
+                                return Err(ChannelError::Aborted(format!(
+                                    "gateway: {} {text}",
+                                    code.slug()
+                                )))
+                            }
+                            NoticeCode::SessionClosed => return Err(ChannelError::Closed),
+                            // A refusal drops one frame; the channel stays.
+                            other => tracing::warn!(
+                                channel = g.channel,
+                                "gateway notice {}: {text}",
+                                other.slug()
+                            ),
+                        },
+                        Some(ChannelEvent::Gone(why)) => return Err(ChannelError::Aborted(why)),
+                        None => return Err(ChannelError::Closed),
                     }
                 }
             }

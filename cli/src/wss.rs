@@ -94,6 +94,216 @@ pub async fn connect(url: &str, tls: Arc<ClientConfig>) -> Result<GatewayStream,
         .map_err(classify)
 }
 
+// ------------------------------------------------------------------
+// The gateway subprotocol `rserpool.asap.v1` (docs/gateway-protocol.md):
+// one WebSocket carries the registrar channel (0) and pool-element sessions
+// (1–65535). The codec is client_core::gateway_protocol; this is the
+// multiplexer that routes frames to channels.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::Mutex;
+
+use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, SUBPROTOCOL};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// What arrives for one channel.
+#[derive(Debug)]
+pub enum ChannelEvent {
+    Message {
+        ppid: u32,
+        payload: Vec<u8>,
+    },
+    Notice {
+        code: NoticeCode,
+        text: String,
+    },
+    /// The WebSocket ended.
+    Gone(String),
+}
+
+/// One WebSocket to the gateway, shared by its channels.
+pub struct GatewayMux {
+    sink: tokio::sync::Mutex<SplitSink<GatewayStream, WsMessage>>,
+    routes: Mutex<HashMap<u16, mpsc::UnboundedSender<ChannelEvent>>>,
+    next_channel: AtomicU16,
+    alive: AtomicBool,
+}
+
+impl std::fmt::Debug for GatewayMux {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayMux")
+            .field("alive", &self.alive.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl GatewayMux {
+    /// Connect with the subprotocol and start routing. Returns the mux and
+    /// the registrar channel's receiver.
+    pub async fn connect(
+        url: &str,
+        tls: Arc<ClientConfig>,
+    ) -> Result<(Arc<GatewayMux>, mpsc::UnboundedReceiver<ChannelEvent>), ConnectError> {
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            SUBPROTOCOL.parse().expect("static header value"),
+        );
+        let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            None,
+            true,
+            Some(Connector::Rustls(tls)),
+        )
+        .await
+        .map_err(classify)?;
+        let (sink, mut source) = stream.split();
+        let mux = Arc::new(GatewayMux {
+            sink: tokio::sync::Mutex::new(sink),
+            routes: Mutex::new(HashMap::new()),
+            next_channel: AtomicU16::new(1),
+            alive: AtomicBool::new(true),
+        });
+        let registrar = mux.open_route(REGISTRAR_CHANNEL);
+        let reader = mux.clone();
+        tokio::spawn(async move {
+            let why = loop {
+                match source.next().await {
+                    Some(Ok(WsMessage::Binary(b))) => match Frame::decode(&b) {
+                        Ok(frame) => reader.route(frame),
+                        Err(e) => tracing::info!("undecodable gateway frame: {e}"),
+                    },
+                    Some(Ok(WsMessage::Close(_))) | None => {
+                        break "gateway closed the WebSocket".to_string()
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break e.to_string(),
+                }
+            };
+            reader.alive.store(false, Ordering::SeqCst);
+            let routes: Vec<_> = reader
+                .routes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain()
+                .collect();
+            for (_, tx) in routes {
+                let _ = tx.send(ChannelEvent::Gone(why.clone()));
+            }
+        });
+        Ok((mux, registrar))
+    }
+
+    fn route(&self, frame: Frame) {
+        let (channel, event) = match frame {
+            Frame::Message {
+                channel,
+                ppid,
+                payload,
+            } => (channel, ChannelEvent::Message { ppid, payload }),
+            Frame::Notice {
+                channel,
+                code,
+                text,
+            } => (channel, ChannelEvent::Notice { code, text }),
+            Frame::Hello {
+                version, registrar, ..
+            } => {
+                tracing::info!(version, %registrar, "gateway hello");
+                return;
+            }
+            other => {
+                tracing::info!(?other, "unexpected frame from the gateway");
+                return;
+            }
+        };
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        match routes.get(&channel) {
+            Some(tx) => {
+                let _ = tx.send(event);
+            }
+            None => tracing::debug!(channel, "frame for a closed channel"),
+        }
+    }
+
+    fn open_route(&self, channel: u16) -> mpsc::UnboundedReceiver<ChannelEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(channel, tx);
+        rx
+    }
+
+    /// Forget a channel (its session was closed).
+    pub fn close_route(&self, channel: u16) {
+        self.routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&channel);
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// Send one frame.
+    pub async fn send(&self, frame: Frame) -> Result<(), String> {
+        self.sink
+            .lock()
+            .await
+            .send(WsMessage::binary(frame.encode()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Open a pool-element session through the gateway (`OpenSession`);
+    /// returns its channel number and receiver once the gateway says
+    /// `session-up`.
+    pub async fn open_session(
+        self: &Arc<Self>,
+        app_ppid: u32,
+        pe_id: u32,
+        pool_handle: Vec<u8>,
+    ) -> Result<(u16, mpsc::UnboundedReceiver<ChannelEvent>), String> {
+        // Channels 1–65535, never 0; wrap around if a long session used many.
+        let mut channel = self.next_channel.fetch_add(1, Ordering::SeqCst);
+        if channel == REGISTRAR_CHANNEL {
+            channel = self.next_channel.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut rx = self.open_route(channel);
+        self.send(Frame::OpenSession {
+            channel,
+            app_ppid,
+            pe_id,
+            pool_handle,
+        })
+        .await?;
+        loop {
+            match rx.recv().await {
+                Some(ChannelEvent::Notice {
+                    code: NoticeCode::SessionUp,
+                    ..
+                }) => return Ok((channel, rx)),
+                Some(ChannelEvent::Notice { code, text }) => {
+                    self.close_route(channel);
+                    return Err(format!("gateway: {} {text}", code.slug()));
+                }
+                Some(ChannelEvent::Gone(why)) => return Err(why),
+                Some(ChannelEvent::Message { .. }) => {}
+                None => return Err("gateway gone".into()),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

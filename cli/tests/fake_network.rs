@@ -113,7 +113,7 @@ impl Connector for FakeNet {
         })
     }
 
-    fn connect_element(&self, element: PoolElement) -> BoxFuture<Connected> {
+    fn connect_element(&self, _pool: PoolHandle, element: PoolElement) -> BoxFuture<Connected> {
         let dead = self.pe1_dead.clone();
         Box::pin(async move {
             if element.id.0 == 1 && dead.load(Ordering::SeqCst) {

@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, SUBPROTOCOL};
 use futures_util::{SinkExt, StreamExt};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 fn vector(name: &str) -> Vec<u8> {
@@ -20,6 +22,15 @@ fn vector(name: &str) -> Vec<u8> {
     let text = std::fs::read_to_string(dir.join("vectors").join(format!("{name}.hex")))
         .expect("shared vectors (set RSERPOOL_SHARED)");
     hex::decode(text.trim()).unwrap()
+}
+
+/// Answer the handshake with the subprotocol the client asked for.
+// The callback's error type is fixed by tungstenite's `Callback` trait.
+#[allow(clippy::result_large_err)]
+fn with_subprotocol(_req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
+    resp.headers_mut()
+        .insert("Sec-WebSocket-Protocol", SUBPROTOCOL.parse().unwrap());
+    Ok(resp)
 }
 
 struct Gateway {
@@ -62,16 +73,38 @@ async fn start_gateway() -> Gateway {
             tokio::spawn(async move {
                 // A refused handshake is the point of one test: ignore errors.
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    if let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await {
-                        // Interim convention (as the browser binding): one
-                        // ASAP message per binary frame. Answer every
-                        // request with RSPLIB's Handle Resolution Response.
+                    if let Ok(mut ws) =
+                        tokio_tungstenite::accept_hdr_async(tls, with_subprotocol).await
+                    {
+                        // A gateway in front of one registrar speaking
+                        // rserpool.asap.v1: hello, registrar up, and every
+                        // registrar-channel request answered with RSPLIB's
+                        // Handle Resolution Response.
+                        let hello = Frame::Hello {
+                            version: 1,
+                            max_payload: 65536,
+                            max_sessions: 8,
+                            registrar: "10.1.0.3:3863".into(),
+                        };
+                        let up = Frame::notice(REGISTRAR_CHANNEL, NoticeCode::RegistrarUp, "");
+                        for f in [hello, up] {
+                            if ws.send(WsMessage::binary(f.encode())).await.is_err() {
+                                return;
+                            }
+                        }
                         while let Some(Ok(msg)) = ws.next().await {
-                            if msg.is_binary() {
-                                let answer = vector("asap-handle-resolution-response-1");
-                                if ws.send(WsMessage::binary(answer)).await.is_err() {
-                                    return;
-                                }
+                            let Ok(Frame::Message {
+                                channel: 0,
+                                ppid: 11,
+                                ..
+                            }) = Frame::decode(&msg.into_data())
+                            else {
+                                continue;
+                            };
+                            let answer =
+                                Frame::registrar(vector("asap-handle-resolution-response-1"));
+                            if ws.send(WsMessage::binary(answer.encode())).await.is_err() {
+                                return;
                             }
                         }
                     }
