@@ -93,17 +93,31 @@ async fn start_gateway() -> Gateway {
                             }
                         }
                         while let Some(Ok(msg)) = ws.next().await {
-                            let Ok(Frame::Message {
-                                channel: 0,
-                                ppid: 11,
-                                ..
-                            }) = Frame::decode(&msg.into_data())
-                            else {
-                                continue;
+                            let reply = match Frame::decode(&msg.into_data()) {
+                                Ok(Frame::Message {
+                                    channel: 0,
+                                    ppid: 11,
+                                    ..
+                                }) => Frame::registrar(vector("asap-handle-resolution-response-1")),
+                                // A session to the resolved PE: up at once.
+                                Ok(Frame::OpenSession {
+                                    channel,
+                                    pe_id: 0x0e00_0001,
+                                    ..
+                                }) => Frame::notice(channel, NoticeCode::SessionUp, ""),
+                                // Data on a session: echoed like rspserver -echo.
+                                Ok(Frame::Message {
+                                    channel,
+                                    ppid,
+                                    payload,
+                                }) if channel != 0 => Frame::Message {
+                                    channel,
+                                    ppid,
+                                    payload,
+                                },
+                                _ => continue,
                             };
-                            let answer =
-                                Frame::registrar(vector("asap-handle-resolution-response-1"));
-                            if ws.send(WsMessage::binary(answer.encode())).await.is_err() {
+                            if ws.send(WsMessage::binary(reply.encode())).await.is_err() {
                                 return;
                             }
                         }
@@ -185,4 +199,46 @@ async fn ca_option_makes_the_gateway_trusted_and_resolve_works_through_it() {
         "{out}"
     );
     assert!(out.contains("0x0e000001  sctp       56661"), "{out}");
+}
+
+#[tokio::test]
+async fn session_through_the_gateway_echoes_lines() {
+    let gw = start_gateway().await;
+    let dir = std::env::temp_dir().join(format!("rserpool-wss-s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca: PathBuf = dir.join("ca.pem");
+    std::fs::write(&ca, &gw.ca_pem).unwrap();
+    let url = format!("wss://localhost:{}/asap", gw.addr.port());
+    let ca_arg = ca.display().to_string();
+    let o = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rserpool"))
+            .args(["session", "EchoPool", "-r", &url, "--ca", &ca_arg])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"hello gateway\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "hello gateway\n",
+        "{err}"
+    );
+    assert!(
+        err.contains("connected to pool element 0x0e000001 (websocket)"),
+        "{err}"
+    );
 }
