@@ -1,1 +1,23 @@
-//! Filled by a later issue.
+//! The TLS-terminating WebSocket gateway: a browser's door to real RSerPool
+//! registrars (RSPLIB) and pool elements over SCTP.
+//!
+//! * [`config`]: TOML file + flags; unsafe configurations are refused.
+//! * [`server`]: TLS 1.2+, WebSocket handshake (path, subprotocol, Origin,
+//!   bearer token), connection caps, metrics and tap listener.
+//! * [`session`]: one registrar association per WebSocket session, role
+//!   enforcement, no open proxy, rate limits, typed notices.
+//! * [`upstream`]: kernel SCTP associations (or test fakes).
+//!
+//! The wire protocol is `client_core::gateway_protocol`
+//! (`docs/gateway-protocol.md`).
+
+pub mod certs;
+pub mod config;
+pub mod metrics;
+pub mod server;
+pub mod session;
+pub mod tap;
+pub mod upstream;
+
+pub use config::{Config, Limits, Route};
+pub use server::Gateway;

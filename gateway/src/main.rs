@@ -1,0 +1,136 @@
+//! `rserpool-gateway`: see the crate docs and `docs/gateway.md`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use rserpool_gateway::upstream::SctpConnector;
+use rserpool_gateway::{Config, Gateway, Route};
+
+#[derive(Parser)]
+#[command(about = "TLS WebSocket gateway from browsers to RSerPool registrars over SCTP")]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Configuration file (TOML); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// PEM certificate chain.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Serve plain ws:// (loopback only).
+    #[arg(long)]
+    plaintext: bool,
+    /// Route PATH=ADDR[,ADDR…], e.g. /asap/1=10.1.0.1:3863 (repeatable).
+    #[arg(long = "registrar", value_name = "PATH=ADDR")]
+    registrars: Vec<String>,
+    /// Loopback address for /metrics and /tap.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Allowed Origin (repeatable; "*" for any).
+    #[arg(long = "allow-origin")]
+    origins: Vec<String>,
+    /// Require `Authorization: Bearer TOKEN`.
+    #[arg(long)]
+    bearer_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a private CA and a server certificate (for the lab).
+    GenCerts {
+        #[arg(long)]
+        out: PathBuf,
+        /// Host names or IP addresses for the server certificate.
+        #[arg(long = "name", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        names: Vec<String>,
+        #[arg(long, default_value = "rserpool lab CA")]
+        ca_name: String,
+    },
+}
+
+fn parse_route(s: &str) -> Result<Route> {
+    let (path, addrs) = s
+        .split_once('=')
+        .context("--registrar wants PATH=ADDR[,ADDR…]")?;
+    let registrar = addrs
+        .split(',')
+        .map(|a| a.parse().with_context(|| format!("address {a:?}")))
+        .collect::<Result<Vec<SocketAddr>>>()?;
+    Ok(Route {
+        path: path.to_string(),
+        registrar,
+    })
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(Command::GenCerts {
+        out,
+        names,
+        ca_name,
+    }) = args.command
+    {
+        return rserpool_gateway::certs::generate(&out, &names, &ca_name);
+    }
+    let mut cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if args.cert.is_some() {
+        cfg.cert = args.cert;
+    }
+    if args.key.is_some() {
+        cfg.key = args.key;
+    }
+    cfg.plaintext |= args.plaintext;
+    for r in &args.registrars {
+        cfg.routes.push(parse_route(r)?);
+    }
+    if args.metrics.is_some() {
+        cfg.metrics = args.metrics;
+    }
+    if !args.origins.is_empty() {
+        cfg.allowed_origins = args.origins;
+    }
+    if args.bearer_token.is_some() {
+        cfg.bearer_token = args.bearer_token;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let gw = Gateway::new(cfg, Arc::new(SctpConnector))?;
+        let listener = tokio::net::TcpListener::bind(gw.config.listen)
+            .await
+            .with_context(|| format!("binding {}", gw.config.listen))?;
+        if let Some(m) = gw.config.metrics {
+            let l = tokio::net::TcpListener::bind(m).await?;
+            tokio::spawn(gw.clone().serve_metrics(l));
+        }
+        eprintln!("rserpool-gateway listening on {}", listener.local_addr()?);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        gw.serve(listener, shutdown).await;
+        Ok(())
+    })
+}

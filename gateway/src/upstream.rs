@@ -1,0 +1,73 @@
+//! Associations toward registrars and pool elements. Production uses kernel
+//! SCTP (`rserpool-sctp`); tests on hosts without SCTP plug in an in-process
+//! fake that speaks the same ASAP bytes.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+/// One association: messages with their PPID, boundaries preserved.
+pub trait Association: Send + Sync {
+    fn send<'a>(&'a self, ppid: u32, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
+    /// The next message; an error means the association is gone.
+    fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>>;
+}
+
+/// Opens associations to all addresses of one peer.
+pub trait Connector: Send + Sync + 'static {
+    fn connect(
+        &self,
+        addrs: Vec<SocketAddr>,
+    ) -> BoxFuture<'static, io::Result<Arc<dyn Association>>>;
+}
+
+/// Kernel SCTP (one-to-one, all addresses of the peer).
+pub struct SctpConnector;
+
+#[cfg(target_os = "linux")]
+struct SctpAssoc(rserpool_sctp::SctpAssociation);
+
+#[cfg(target_os = "linux")]
+impl Association for SctpAssoc {
+    fn send<'a>(&'a self, ppid: u32, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            self.0
+                .send(ppid, 0, data)
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))
+        })
+    }
+    fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>> {
+        Box::pin(async move {
+            self.0
+                .recv()
+                .await
+                .map(|m| (m.ppid, m.data))
+                .map_err(|e| io::Error::other(e.to_string()))
+        })
+    }
+}
+
+impl Connector for SctpConnector {
+    fn connect(
+        &self,
+        addrs: Vec<SocketAddr>,
+    ) -> BoxFuture<'static, io::Result<Arc<dyn Association>>> {
+        Box::pin(async move {
+            #[cfg(target_os = "linux")]
+            {
+                let a = rserpool_sctp::SctpAssociation::connect(&addrs)
+                    .await
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                Ok(Arc::new(SctpAssoc(a)) as Arc<dyn Association>)
+            }
+            #[cfg(not(target_os = "linux"))]
+            {
+                let _ = addrs;
+                Err(io::Error::other("SCTP needs Linux"))
+            }
+        })
+    }
+}
