@@ -207,7 +207,10 @@ impl Gateway {
             *route_out = Some(r.clone());
             Ok(resp)
         };
-        let max = self.config.limits.max_payload + client_core::gateway_protocol::HEADER_LEN;
+        // Frames up to twice the limit reach the session and get a typed
+        // `too-large` notice; beyond that tungstenite closes the connection
+        // (1009) before buffering more.
+        let max = 2 * (self.config.limits.max_payload + client_core::gateway_protocol::HEADER_LEN);
         let ws_cfg = WebSocketConfig::default()
             .max_message_size(Some(max))
             .max_frame_size(Some(max));
