@@ -22,11 +22,14 @@ const PE_ID: u32 = 0x0e00_0001;
 const REGISTRAR: &str = "10.1.0.1:3863";
 const PE_ADDR: &str = "10.0.2.15:7";
 
+/// Answers to one sent message: `(ppid, bytes)` pairs.
+type Respond = fn(u32, &[u8]) -> Vec<(u32, Vec<u8>)>;
+
 /// A fake association: what is sent is answered by `respond`.
 struct Fake {
     tx: mpsc::Sender<(u32, Vec<u8>)>,
     rx: Mutex<mpsc::Receiver<(u32, Vec<u8>)>>,
-    respond: fn(u32, &[u8]) -> Vec<(u32, Vec<u8>)>,
+    respond: Respond,
 }
 
 impl Association for Fake {
