@@ -6,6 +6,7 @@ pub mod decode;
 pub mod driver;
 pub mod exit;
 pub mod json;
+pub mod lab;
 pub mod resolve;
 pub mod session;
 pub mod summary;
@@ -41,6 +42,10 @@ pub enum Command {
     /// Talk to a pool element: stdin lines out, replies printed, failover
     /// notices on stderr (like RSPLIB's rspterminal).
     Session(session::SessionArgs),
+    /// Run the lab environment: live RSPLIB registrars, pool elements and
+    /// the gateway (a micro-VM where the kernel has no SCTP).
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
 }
 
 /// Run a parsed command line, writing results to `out`.
@@ -49,6 +54,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Decode(args) => decode::run(&args, cli.json, out),
         Command::Resolve(args) => resolve::run(&args, cli.json, out),
         Command::Session(args) => session::run(&args, cli.json, out),
+        Command::Lab(cmd) => {
+            lab::run(cmd, cli.json, out).map_err(|e| CliError::new(ExitStatus::Failure, e))
+        }
     }
 }
 

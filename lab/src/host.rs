@@ -56,7 +56,11 @@ pub fn kernel_has_sctp() -> bool {
 const GUEST_BINARIES: &[(&str, &str)] = &[
     ("rserpool-lab", "rserpool-lab-agent"),
     ("rserpool-cli", "rserpool"),
+    ("rserpool-gateway", "rserpool-gateway"),
 ];
+
+/// The gateway's port inside the environment (default topology).
+pub const GATEWAY_PORT: u16 = 8443;
 
 /// Options for [`Lab::start`].
 #[derive(Clone, Debug)]
@@ -162,6 +166,13 @@ pub fn guest_init_script(topology: &Topology) -> String {
             Topology::registrar_address(i)
         ));
     }
+    // The gateway's private CA and certificate, written to the share so
+    // that host-side clients can trust exactly this run's gateway.
+    s.push_str(
+        "/share/bin/rserpool-gateway gen-certs --out /share/certs \
+         --name localhost --name 127.0.0.1 >/dev/null 2>&1 \
+         || echo \"LAB: FAIL gateway certificates\"\n",
+    );
     s.push_str(&format!(
         "mkdir -p /tmp/lab-logs\n\
          export PATH=/share/bin:$PATH\n\
@@ -319,6 +330,18 @@ impl Lab {
         }
     }
 
+    /// The lab gateway's URL for registrar `i` (from 1) as the host reaches
+    /// it: `wss://localhost:PORT/asap/i`.
+    pub fn gateway_url(&self, i: usize) -> Option<String> {
+        self.host_port(GATEWAY_PORT)
+            .map(|p| format!("wss://localhost:{p}/asap/{i}"))
+    }
+
+    /// PEM of the CA that signed this run's gateway certificate.
+    pub fn gateway_ca(&self) -> PathBuf {
+        self.run_dir.join("certs/ca.pem")
+    }
+
     /// ASAP endpoints of the registrars (`10.1.0.i:3863`), reachable inside
     /// the environment.
     pub fn addresses(&self) -> Vec<String> {
@@ -339,32 +362,7 @@ impl Lab {
 
     /// One request on a fresh, authenticated connection.
     pub fn request(&self, req: Request) -> Result<Response> {
-        let mut s = TcpStream::connect(&self.agent_addr)
-            .with_context(|| format!("connecting to the lab agent at {}", self.agent_addr))?;
-        s.set_read_timeout(Some(Duration::from_secs(660)))?;
-        let mut r = BufReader::new(s.try_clone()?);
-        for req in [
-            Request::Hello {
-                token: self.token.clone(),
-            },
-            req,
-        ] {
-            writeln!(s, "{}", serde_json::to_string(&req)?)?;
-            let mut line = String::new();
-            if r.read_line(&mut line)? == 0 {
-                bail!("the lab agent closed the connection");
-            }
-            let resp: Response = serde_json::from_str(line.trim())
-                .with_context(|| format!("agent answer {line:?}"))?;
-            if let Request::Hello { .. } = req {
-                if let Response::Error { message } = resp {
-                    bail!("lab agent: {message}");
-                }
-                continue;
-            }
-            return Ok(resp);
-        }
-        unreachable!("the loop returns on the second request")
+        request_agent(&self.agent_addr, &self.token, req)
     }
 
     fn expect_ok(&self, req: Request) -> Result<()> {
@@ -490,6 +488,29 @@ impl Lab {
             let _ = c.wait();
         }
     }
+}
+
+/// One request to a lab agent at `addr` (`127.0.0.1:port`), authenticated
+/// with the run's token, on a fresh connection.
+pub fn request_agent(addr: &str, token: &str, req: Request) -> Result<Response> {
+    let mut s = TcpStream::connect(addr)
+        .with_context(|| format!("connecting to the lab agent at {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(660)))?;
+    let mut r = BufReader::new(s.try_clone()?);
+    let mut exchange = |req: &Request| -> Result<Response> {
+        writeln!(s, "{}", serde_json::to_string(req)?)?;
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            bail!("the lab agent closed the connection");
+        }
+        serde_json::from_str(line.trim()).with_context(|| format!("agent answer {line:?}"))
+    };
+    if let Response::Error { message } = exchange(&Request::Hello {
+        token: token.to_string(),
+    })? {
+        bail!("lab agent: {message}");
+    }
+    exchange(&req)
 }
 
 /// Output of [`Lab::exec`].

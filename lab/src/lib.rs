@@ -17,6 +17,7 @@ pub mod topology;
 pub mod vm;
 
 pub use host::{
-    build_guest_binaries, guest_init_script, kernel_has_sctp, ExecOutput, Lab, LabOptions, Mode,
+    build_guest_binaries, guest_init_script, kernel_has_sctp, request_agent, ExecOutput, Lab,
+    LabOptions, Mode,
 };
 pub use topology::Topology;

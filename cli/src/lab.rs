@@ -1,0 +1,242 @@
+//! `rserpool lab …`: start, inspect and stop the lab environment (live
+//! RSPLIB registrars and PEs plus the gateway; a micro-VM where the kernel
+//! has no SCTP).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rserpool_lab::proto::{Request, Response};
+use rserpool_lab::{request_agent, Lab, LabOptions, Mode, Topology};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LabCommand {
+    /// Start the lab (embedded default topology unless --topology), print
+    /// how to reach it, and keep it running until Ctrl-C or `lab down`.
+    Up {
+        /// Topology file (TOML).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// Force `vm` or `native` (default: native if the kernel has SCTP).
+        #[arg(long)]
+        mode: Option<String>,
+    },
+    /// Stop the lab started by `lab up` in another shell.
+    Down,
+    /// Processes of the running lab and their state.
+    Status,
+    /// Kill (SIGKILL) a process of the running lab, e.g. `pe-1`, `registrar-2`.
+    Kill { name: String },
+    /// Start a process of the running lab again.
+    Restart { name: String },
+    /// Run a command inside the lab environment, e.g. `hsdump 10.1.0.1:9901`.
+    Exec {
+        program: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// What `lab up` leaves for the other `lab` commands.
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    pid: u32,
+    agent: String,
+    token: String,
+    gateway_urls: Vec<String>,
+    gateway_ca: PathBuf,
+}
+
+fn state_file() -> PathBuf {
+    rserpool_lab::image::cache_root().join("current.json")
+}
+
+fn load_state() -> Result<State> {
+    let p = state_file();
+    let text = std::fs::read_to_string(&p).with_context(|| {
+        format!(
+            "no running lab ({} missing; start one with `rserpool lab up`)",
+            p.display()
+        )
+    })?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn agent(req: Request) -> Result<Response> {
+    let s = load_state()?;
+    request_agent(&s.agent, &s.token, req)
+}
+
+fn ok(r: Response) -> Result<()> {
+    match r {
+        Response::Ok => Ok(()),
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer {other:?}"),
+    }
+}
+
+pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        LabCommand::Up { topology, mode } => up(topology, mode, json, out),
+        LabCommand::Down => {
+            let s = load_state()?;
+            let pid = i32::try_from(s.pid)?;
+            // SAFETY: kill(2) with a pid we recorded; SIGTERM lets `lab up`
+            // shut the environment down and remove the state file.
+            if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+                let _ = std::fs::remove_file(state_file());
+                bail!("lab process {pid} is gone; removed its stale state");
+            }
+            for _ in 0..200 {
+                if !state_file().exists() {
+                    writeln!(out, "lab stopped")?;
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            bail!("lab process {pid} did not stop within 10 s")
+        }
+        LabCommand::Status => match agent(Request::Status)? {
+            Response::Status {
+                processes,
+                ready_after_ms,
+            } => {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&processes)?)?;
+                } else {
+                    if let Some(ms) = ready_after_ms {
+                        writeln!(out, "ready {ms} ms after start")?;
+                    }
+                    for p in processes {
+                        writeln!(
+                            out,
+                            "{:<12} {:<13} {:<11} {}",
+                            p.name,
+                            format!("{:?}", p.kind),
+                            format!("{:?}", p.state),
+                            p.command
+                        )?;
+                    }
+                }
+                Ok(())
+            }
+            other => bail!("unexpected answer {other:?}"),
+        },
+        LabCommand::Kill { name } => ok(agent(Request::Kill { name })?),
+        LabCommand::Restart { name } => ok(agent(Request::Restart { name })?),
+        LabCommand::Exec { program, args } => match agent(Request::Exec {
+            program,
+            args,
+            timeout_ms: 60_000,
+        })? {
+            Response::Exec {
+                code,
+                stdout,
+                stderr,
+                ..
+            } => {
+                write!(out, "{stdout}")?;
+                eprint!("{stderr}");
+                if code != Some(0) {
+                    bail!("exit status {code:?}");
+                }
+                Ok(())
+            }
+            Response::Error { message } => bail!("{message}"),
+            other => bail!("unexpected answer {other:?}"),
+        },
+    }
+}
+
+fn up(
+    topology: Option<PathBuf>,
+    mode: Option<String>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if let Ok(s) = load_state() {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(i32::try_from(s.pid)?, 0) } == 0 {
+            bail!(
+                "a lab is already running (pid {}); `rserpool lab down` first",
+                s.pid
+            );
+        }
+    }
+    let topology = match topology {
+        Some(p) => Topology::load(&p)?,
+        None => Topology::default(),
+    };
+    let mode = match mode.as_deref() {
+        None => None,
+        Some("vm") => Some(Mode::Vm),
+        Some("native") => Some(Mode::Native),
+        Some(m) => bail!("--mode {m}: use vm or native"),
+    };
+    eprintln!("starting the lab (first run builds the VM image and static binaries; minutes)…");
+    let lab = Lab::start(LabOptions {
+        topology,
+        mode,
+        ..LabOptions::default()
+    })?;
+    let n = lab.topology().registrars.len();
+    let gateway_urls: Vec<String> = (1..=n).filter_map(|i| lab.gateway_url(i)).collect();
+    let state = State {
+        pid: std::process::id(),
+        agent: lab.agent_addr().to_string(),
+        token: lab.token().to_string(),
+        gateway_urls: gateway_urls.clone(),
+        gateway_ca: lab.gateway_ca(),
+    };
+    std::fs::write(state_file(), serde_json::to_string_pretty(&state)?)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&state)?)?;
+    } else {
+        writeln!(
+            out,
+            "lab ready in {:.1} s ({:?} mode)",
+            lab.boot_time.as_secs_f64(),
+            lab.mode()
+        )?;
+        for (i, a) in lab.addresses().iter().enumerate() {
+            writeln!(out, "  registrar-{}  sctp://{a}  (inside the lab)", i + 1)?;
+        }
+        for u in &gateway_urls {
+            writeln!(out, "  gateway      {u}")?;
+        }
+        writeln!(out, "  gateway CA   {}", lab.gateway_ca().display())?;
+        writeln!(
+            out,
+            "  agent        {} (token in {})",
+            lab.agent_addr(),
+            state_file().display()
+        )?;
+        if let Some(u) = gateway_urls.first() {
+            writeln!(out, "\nURL: {u}")?;
+            writeln!(
+                out,
+                "try: rserpool resolve EchoPool --registrar {u} --ca {}",
+                lab.gateway_ca().display()
+            )?;
+        }
+        writeln!(out, "Ctrl-C or `rserpool lab down` stops it.")?;
+    }
+    out.flush()?;
+    // Wait for SIGINT/SIGTERM, then shut down (Lab's Drop kills the VM).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        anyhow::Ok(())
+    })?;
+    drop(lab);
+    let _ = std::fs::remove_file(state_file());
+    Ok(())
+}
