@@ -175,8 +175,9 @@ fn url_host(url: &str) -> Option<String> {
     Some(host.to_string())
 }
 
-/// Addresses of a PE's user transport, routable ones first, one family
-/// (an IPv4 SCTP socket cannot reach IPv6 addresses).
+/// Addresses of a PE's user transport, routable ones first (the first
+/// address is the primary path). Both families go into one association:
+/// the SCTP transport uses an IPv6 socket when they are mixed.
 pub fn element_addrs(e: &PoolElement) -> Vec<SocketAddr> {
     let port = e.user_transport.port;
     let mut addrs: Vec<SocketAddr> = e
@@ -186,11 +187,6 @@ pub fn element_addrs(e: &PoolElement) -> Vec<SocketAddr> {
         .map(|a| SocketAddr::new(*a, port))
         .collect();
     addrs.sort_by_key(|a| (a.ip().is_loopback(), a.is_ipv6()));
-    if let Some(first) = addrs.first().copied() {
-        if first.is_ipv4() {
-            addrs.retain(|a| a.is_ipv4());
-        }
-    }
     addrs
 }
 

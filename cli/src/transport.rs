@@ -281,15 +281,7 @@ impl Channel {
 
     /// Open an SCTP association to all addresses of one endpoint.
     pub async fn connect_sctp(addrs: &[SocketAddr]) -> Result<Channel, ConnectError> {
-        // An IPv4 socket cannot reach IPv6 addresses; an IPv6 one reaches
-        // both. Keep the family of the first address when it is IPv4.
-        let v4_only = addrs.first().is_some_and(|a| a.is_ipv4());
-        let usable: Vec<SocketAddr> = addrs
-            .iter()
-            .copied()
-            .filter(|a| !v4_only || a.is_ipv4())
-            .collect();
-        match SctpAssociation::connect(&usable).await {
+        match SctpAssociation::connect(addrs).await {
             Ok(a) => Ok(Channel {
                 inner: Inner::Sctp(Arc::new(a)),
             }),

@@ -1,7 +1,5 @@
 //! Typed errors of the SCTP transport.
 
-use std::net::SocketAddr;
-
 /// Why an association ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseReason {
@@ -45,9 +43,6 @@ pub enum SctpError {
     /// No address to connect to or bind.
     #[error("no address given")]
     NoAddress,
-    /// IPv4 and IPv6 peers cannot be mixed with an IPv4 socket.
-    #[error("cannot mix IPv4 and IPv6 addresses on one association ({0})")]
-    MixedAddressFamilies(SocketAddr),
     /// Connecting failed.
     #[error("connecting to {peer} failed: {source}")]
     Connect {

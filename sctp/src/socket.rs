@@ -86,15 +86,15 @@ fn setsockopt_int(sock: &Socket, name: libc::c_int, value: libc::c_int) -> io::R
 }
 
 fn domain_for(addrs: &[SocketAddr]) -> Result<Domain, SctpError> {
-    let first = addrs.first().ok_or(SctpError::NoAddress)?;
-    if first.is_ipv4() {
-        // An IPv4 socket cannot reach IPv6 addresses.
-        if let Some(v6) = addrs.iter().find(|a| a.is_ipv6()) {
-            return Err(SctpError::MixedAddressFamilies(*v6));
-        }
+    if addrs.is_empty() {
+        return Err(SctpError::NoAddress);
+    }
+    if addrs.iter().all(|a| a.is_ipv4()) {
         Ok(Domain::IPV4)
     } else {
-        // An IPv6 SCTP socket also takes IPv4 addresses (RFC 6458 §3.1.1).
+        // An IPv6 SCTP socket also takes IPv4 addresses (RFC 6458 §3.1.1),
+        // so a PE registered with both families (RSPLIB PEs register
+        // every local address) is reached over all of them.
         Ok(Domain::IPV6)
     }
 }
@@ -621,13 +621,14 @@ mod tests {
     }
 
     #[test]
-    fn mixing_ipv6_into_an_ipv4_association_is_refused() {
-        let addrs: Vec<SocketAddr> =
-            vec!["10.0.0.1:1".parse().unwrap(), "[::1]:1".parse().unwrap()];
-        assert!(matches!(
-            domain_for(&addrs),
-            Err(SctpError::MixedAddressFamilies(_))
-        ));
+    fn mixed_address_families_use_an_ipv6_socket() {
+        let mixed: Vec<SocketAddr> = vec![
+            "10.0.0.1:1".parse().unwrap(),
+            "[fec0::1]:1".parse().unwrap(),
+        ];
+        assert!(matches!(domain_for(&mixed), Ok(Domain::IPV6)));
+        let v4: Vec<SocketAddr> = vec!["10.0.0.1:1".parse().unwrap()];
+        assert!(matches!(domain_for(&v4), Ok(Domain::IPV4)));
         assert!(matches!(domain_for(&[]), Err(SctpError::NoAddress)));
     }
 
