@@ -11,6 +11,7 @@
 //! The wire protocol is `client_core::gateway_protocol`
 //! (`docs/gateway-protocol.md`).
 
+pub mod bench;
 pub mod certs;
 pub mod config;
 pub mod metrics;

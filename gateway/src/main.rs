@@ -40,6 +40,11 @@ struct Args {
     /// Require `Authorization: Bearer TOKEN`.
     #[arg(long)]
     bearer_token: Option<String>,
+    /// Handle Resolutions per second per session (and --hr-burst).
+    #[arg(long)]
+    hr_per_second: Option<f64>,
+    #[arg(long)]
+    hr_burst: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +58,20 @@ enum Command {
         names: Vec<String>,
         #[arg(long, default_value = "rserpool lab CA")]
         ca_name: String,
+    },
+    /// Time N sequential Handle Resolutions, directly over SCTP (--sctp) or
+    /// through a gateway (--url, --ca); prints one JSON line.
+    BenchResolve {
+        #[arg(long)]
+        sctp: Option<SocketAddr>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        #[arg(long, default_value = "EchoPool")]
+        pool: String,
+        #[arg(short, default_value_t = 500)]
+        n: usize,
     },
 }
 
@@ -105,6 +124,12 @@ fn main() -> Result<()> {
     }
     if !args.origins.is_empty() {
         cfg.allowed_origins = args.origins;
+    }
+    if let Some(r) = args.hr_per_second {
+        cfg.limits.hr_per_second = r;
+    }
+    if let Some(b) = args.hr_burst {
+        cfg.limits.hr_burst = b;
     }
     if args.bearer_token.is_some() {
         cfg.bearer_token = args.bearer_token;

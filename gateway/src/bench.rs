@@ -1,0 +1,158 @@
+//! `rserpool-gateway bench-resolve`: sequential Handle Resolutions, timed,
+//! either directly over SCTP to a registrar or through a gateway over wss.
+//! Run both inside the same lab environment to compare (`lab-bench gateway`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use client_core::gateway_protocol::{Frame, NoticeCode, SUBPROTOCOL};
+use client_core::wire::{self, AsapMessage, HandleResolution, Message, PoolHandle, Protocol};
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+#[derive(Debug, Serialize)]
+pub struct BenchResult {
+    pub via: String,
+    pub resolutions: usize,
+    pub elements_last: usize,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub per_second: f64,
+}
+
+fn hr(pool: &str) -> Vec<u8> {
+    Message::Asap(AsapMessage::HandleResolution(HandleResolution {
+        pool_handle: PoolHandle::from(pool),
+        option: None,
+    }))
+    .to_bytes()
+}
+
+fn elements(bytes: &[u8]) -> Result<usize> {
+    match wire::decode(Protocol::Asap, bytes)?.message {
+        Message::Asap(AsapMessage::HandleResolutionResponse(h)) => {
+            if let Some(e) = h.error {
+                bail!("registrar answered with an error: {e:?}");
+            }
+            Ok(h.elements.len())
+        }
+        m => bail!(
+            "expected a Handle Resolution Response, got {}",
+            m.type_name()
+        ),
+    }
+}
+
+fn summarise(via: &str, mut lat: Vec<Duration>, total: Duration, last: usize) -> BenchResult {
+    lat.sort();
+    let q = |p: f64| {
+        let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
+        u64::try_from(lat[i].as_micros()).unwrap_or(u64::MAX)
+    };
+    BenchResult {
+        via: via.to_string(),
+        resolutions: lat.len(),
+        elements_last: last,
+        p50_us: q(0.5),
+        p90_us: q(0.9),
+        p99_us: q(0.99),
+        max_us: q(1.0),
+        per_second: lat.len() as f64 / total.as_secs_f64(),
+    }
+}
+
+/// Direct: one SCTP association to the registrar, `n` resolutions in a row.
+#[cfg(target_os = "linux")]
+pub async fn direct(registrar: std::net::SocketAddr, pool: &str, n: usize) -> Result<BenchResult> {
+    let a = rserpool_sctp::SctpAssociation::connect(&[registrar]).await?;
+    let req = hr(pool);
+    let mut lat = Vec::with_capacity(n);
+    let mut last = 0;
+    let t0 = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        a.send(11, 0, &req).await?;
+        let m = a.recv().await?;
+        last = elements(&m.data)?;
+        lat.push(t.elapsed());
+    }
+    Ok(summarise("sctp", lat, t0.elapsed(), last))
+}
+
+/// Through the gateway: one WebSocket session, `n` resolutions in a row.
+pub async fn via_gateway(
+    url: &str,
+    ca: &std::path::Path,
+    pool: &str,
+    n: usize,
+) -> Result<BenchResult> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
+        roots.add(c?)?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut req = url.into_client_request()?;
+    req.headers_mut()
+        .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        req,
+        None,
+        true,
+        Some(tokio_tungstenite::Connector::Rustls(Arc::new(tls))),
+    )
+    .await
+    .with_context(|| format!("connecting to {url}"))?;
+    // Hello, then RegistrarUp.
+    loop {
+        let Some(Ok(Ws::Binary(b))) = ws.next().await else {
+            bail!("gateway closed before registrar-up")
+        };
+        match Frame::decode(&b)? {
+            Frame::Notice {
+                code: NoticeCode::RegistrarUp,
+                ..
+            } => break,
+            Frame::Notice { code, text, .. } => bail!("gateway: {} {text}", code.slug()),
+            _ => {}
+        }
+    }
+    let frame = Ws::Binary(Frame::registrar(hr(pool)).encode().into());
+    let mut lat = Vec::with_capacity(n);
+    let mut last = 0;
+    let t0 = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        ws.send(frame.clone()).await?;
+        loop {
+            let Some(Ok(m)) = ws.next().await else {
+                bail!("gateway closed")
+            };
+            let Ws::Binary(b) = m else { continue };
+            match Frame::decode(&b)? {
+                Frame::Message {
+                    channel: 0,
+                    payload,
+                    ..
+                } => {
+                    last = elements(&payload)?;
+                    break;
+                }
+                Frame::Notice { code, text, .. } => bail!("gateway: {} {text}", code.slug()),
+                _ => {}
+            }
+        }
+        lat.push(t.elapsed());
+    }
+    Ok(summarise("gateway-wss", lat, t0.elapsed(), last))
+}
