@@ -94,13 +94,36 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    if let Some(Command::GenCerts {
-        out,
-        names,
-        ca_name,
-    }) = args.command
-    {
-        return rserpool_gateway::certs::generate(&out, &names, &ca_name);
+    match args.command {
+        Some(Command::GenCerts {
+            out,
+            names,
+            ca_name,
+        }) => return rserpool_gateway::certs::generate(&out, &names, &ca_name),
+        Some(Command::BenchResolve {
+            sctp,
+            url,
+            ca,
+            pool,
+            n,
+        }) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let r = rt.block_on(async {
+                match (sctp, url, ca) {
+                    #[cfg(target_os = "linux")]
+                    (Some(a), None, _) => rserpool_gateway::bench::direct(a, &pool, n).await,
+                    (None, Some(u), Some(ca)) => {
+                        rserpool_gateway::bench::via_gateway(&u, &ca, &pool, n).await
+                    }
+                    _ => anyhow::bail!("give --sctp ADDR, or --url URL with --ca FILE"),
+                }
+            })?;
+            println!("{}", serde_json::to_string(&r)?);
+            return Ok(());
+        }
+        None => {}
     }
     let mut cfg = match &args.config {
         Some(p) => Config::load(p)?,
