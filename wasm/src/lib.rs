@@ -5,12 +5,13 @@
 //! (`performance.now()`) and timers (`setTimeout`), and turns its events
 //! into promises and JS events.
 //!
-//! Transport today: a registrar channel is one WebSocket to a gateway URL
-//! carrying one ASAP message per binary frame (PPID 11, RFC 5352 §1.1).
-//! Pool-element channels need the gateway's session framing
-//! (`client_core::gateway_protocol`), which has not landed: until then a
-//! PE connection fails with an `error` event of code `no-element-transport`
-//! and the pool user treats it as a failed PE.
+//! Transport: the gateway subprotocol `rserpool.asap.v1`
+//! (`client_core::gateway_protocol`, docs/gateway-protocol.md). Each
+//! registrar channel of the pool user is one WebSocket to one gateway URL
+//! (channel 0 = that gateway's registrar association); a pool-element
+//! channel is an `OpenSession` channel on the home registrar's WebSocket
+//! (the gateway only opens PEs resolved through it). Gateway notices drive
+//! `handle_connected` / `handle_closed`; refusals become `error` events.
 
 mod dto;
 
@@ -19,11 +20,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, SUBPROTOCOL};
 use client_core::pool_user::{
     Action, ChannelId, CloseReason, Config, Event, PathSecurity, PoolUser as Core, RequestId,
     SessionId,
 };
-use client_core::wire::{consts, PoolHandle};
+use client_core::wire::PoolHandle;
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -125,10 +127,14 @@ export interface CloseEvent { reason: string; }
 export type PoolUserErrorCode =
   | "bad-options" | "no-such-pool" | "no-usable-element" | "no-registrar-reachable"
   | "timeout" | "refused" | "session-failed" | "session-closed" | "queue-full"
-  | "protocol" | "no-element-transport" | "closed";
+  | "protocol" | "no-element-transport" | "gateway-notice" | "closed";
 
 /** Errors thrown or emitted: a standard `Error` with a stable `code`. */
-export interface PoolUserError extends Error { code: PoolUserErrorCode; }
+export interface PoolUserError extends Error {
+  code: PoolUserErrorCode;
+  /** For `gateway-notice`: the gateway's notice slug, e.g. "rate-limited". */
+  notice?: string;
+}
 
 export interface PoolUserEventMap {
   "registrar-change": RegistrarChangeEvent;
@@ -277,19 +283,39 @@ struct SessionSlot {
 struct Inner {
     core: Core,
     epoch_ms: f64,
-    sockets: HashMap<ChannelId, Rc<WebSocket>>,
+    /// Registrar channel → its gateway WebSocket (`rserpool.asap.v1`).
+    links: HashMap<ChannelId, Link>,
+    /// Pool-element channel → (registrar channel of its link, wire channel, up).
+    elements: HashMap<ChannelId, (ChannelId, u16, bool)>,
+    /// Application PPID of each session (for `OpenSession`).
+    session_ppid: HashMap<SessionId, u32>,
+    /// Gateway notices to hand to `error` listeners.
+    notices: Vec<JsValue>,
     requests: HashMap<RequestId, Pending>,
     sessions: HashMap<SessionId, SessionSlot>,
     listeners: Vec<(String, Function)>,
     timer: Option<(f64, i32)>,
-    /// Keeps the socket callbacks alive as long as their socket.
-    closures: HashMap<ChannelId, Vec<Callback>>,
 }
 
 impl Inner {
     fn now(&self) -> Duration {
         Duration::from_secs_f64(((now_ms() - self.epoch_ms) / 1000.0).max(0.0))
     }
+}
+
+/// One WebSocket session with a gateway: one registrar association
+/// (channel 0) plus the pool-element sessions opened through it
+/// (docs/gateway-protocol.md).
+struct Link {
+    ws: Rc<WebSocket>,
+    endpoint: String,
+    tls: bool,
+    up: bool,
+    /// Wire channel (1..=65535) → pool-user channel.
+    sessions: HashMap<u16, ChannelId>,
+    next_wire: u16,
+    /// Keeps the socket callbacks alive as long as the socket.
+    callbacks: Vec<Callback>,
 }
 
 type Shared = Rc<RefCell<Inner>>;
@@ -337,12 +363,14 @@ impl PoolUser {
         let inner = Rc::new(RefCell::new(Inner {
             core: Core::new(cfg),
             epoch_ms: now_ms(),
-            sockets: HashMap::new(),
+            links: HashMap::new(),
+            elements: HashMap::new(),
+            session_ppid: HashMap::new(),
+            notices: Vec::new(),
             requests: HashMap::new(),
             sessions: HashMap::new(),
             listeners: Vec::new(),
             timer: None,
-            closures: HashMap::new(),
         }));
         Ok(PoolUser { inner })
     }
@@ -373,6 +401,7 @@ impl PoolUser {
             let mut i = inner.borrow_mut();
             let now = i.now();
             let sid = i.core.open_session(handle.clone(), ppid.unwrap_or(0), now);
+            i.session_ppid.insert(sid, ppid.unwrap_or(0));
             i.sessions.insert(
                 sid,
                 SessionSlot {
@@ -411,13 +440,16 @@ impl PoolUser {
             if let Some((_, t)) = i.timer.take() {
                 clear_timeout(t);
             }
-            for ws in i.sockets.values() {
-                clear_handlers(ws);
+            i.elements.clear();
+            let links: Vec<Link> = i.links.drain().map(|(_, l)| l).collect();
+            let mut sockets = Vec::new();
+            for l in links {
+                clear_handlers(&l.ws);
+                bury(Some(l.callbacks));
+                sockets.push(l.ws);
             }
-            let callbacks: Vec<Callback> = i.closures.drain().flat_map(|(_, c)| c).collect();
-            bury(Some(callbacks));
             (
-                i.sockets.drain().map(|(_, s)| s).collect::<Vec<_>>(),
+                sockets,
                 i.requests.drain().map(|(_, p)| p).collect::<Vec<_>>(),
                 i.sessions.drain().map(|(_, s)| s).collect::<Vec<_>>(),
             )
@@ -536,10 +568,11 @@ fn pump(shared: &Shared) {
             }
             while let Some(t) = i.core.poll_transmit() {
                 progressed = true;
-                // One ASAP message per binary frame (PPID implied, 11).
-                if let Some(ws) = i.sockets.get(&t.channel) {
-                    let _ = ws.send_with_u8_array(&t.bytes);
-                }
+                send_transmit(i, t);
+            }
+            for n in i.notices.drain(..) {
+                progressed = true;
+                emit(&i.listeners, "error", n, &mut out);
             }
             let at = now_ms() - i.epoch_ms;
             while let Some(e) = i.core.poll_event() {
@@ -738,36 +771,125 @@ fn dispatch(shared: &Shared, i: &mut Inner, e: Event, at_ms: f64, out: &mut Vec<
     }
 }
 
+fn security(tls: bool) -> PathSecurity {
+    // The browser authenticates the gateway (TLS); beyond it the path is
+    // RSPLIB's plain SCTP, so no peer identity is claimed (RFC 5355 §2.9).
+    PathSecurity {
+        transport: "websocket".into(),
+        tls,
+        authenticated_peer: None,
+        via_gateway: true,
+    }
+}
+
+fn send_frame(ws: &WebSocket, f: &Frame) {
+    let _ = ws.send_with_u8_array(&f.encode());
+}
+
+/// Sends a pool-user transmit as a `Message` frame on its link.
+fn send_transmit(i: &Inner, t: client_core::pool_user::Transmit) {
+    let (link, wire) = if i.links.contains_key(&t.channel) {
+        (t.channel, REGISTRAR_CHANNEL)
+    } else if let Some(&(link, wire, _)) = i.elements.get(&t.channel) {
+        (link, wire)
+    } else {
+        return;
+    };
+    if let Some(l) = i.links.get(&link) {
+        send_frame(
+            &l.ws,
+            &Frame::Message {
+                channel: wire,
+                ppid: t.ppid,
+                payload: t.bytes,
+            },
+        );
+    }
+}
+
 fn perform(shared: &Shared, a: Action, out: &mut Vec<Out>) {
     match a {
-        Action::ConnectRegistrar { channel, endpoint } => open_socket(shared, channel, &endpoint),
+        Action::ConnectRegistrar { channel, endpoint } => open_link(shared, channel, &endpoint),
         Action::ConnectPoolElement {
-            channel, element, ..
+            channel,
+            session,
+            pool_handle,
+            element,
         } => {
-            let mut i = shared.borrow_mut();
+            let mut guard = shared.borrow_mut();
+            let i = &mut *guard;
             let now = i.now();
-            emit(
-                &i.listeners,
-                "error",
-                js_error(
-                    "no-element-transport",
-                    &format!(
-                        "pool element {} needs the gateway session framing, not available yet",
-                        element.id
+            let app_ppid = i.session_ppid.get(&session).copied().unwrap_or(0);
+            // The gateway opens sessions only to PEs resolved through it
+            // (no open proxy): use the home registrar's link.
+            let home = i.core.home_registrar().map(str::to_string);
+            let link = i
+                .links
+                .iter_mut()
+                .filter(|(_, l)| l.up)
+                .find(|(_, l)| Some(&l.endpoint) == home.as_ref())
+                .map(|(c, l)| (*c, l));
+            let Some((link_ch, l)) = link else {
+                emit(
+                    &i.listeners,
+                    "error",
+                    js_error(
+                        "no-element-transport",
+                        &format!("no gateway link is up to reach pool element {}", element.id),
                     ),
-                ),
-                out,
+                    out,
+                );
+                i.core
+                    .handle_closed(channel, CloseReason::ConnectFailed, now);
+                return;
+            };
+            let wire = next_wire(l);
+            l.sessions.insert(wire, channel);
+            send_frame(
+                &l.ws,
+                &Frame::OpenSession {
+                    channel: wire,
+                    app_ppid,
+                    pe_id: element.id.0,
+                    pool_handle: pool_handle.0,
+                },
             );
-            i.core
-                .handle_closed(channel, CloseReason::ConnectFailed, now);
+            i.elements.insert(channel, (link_ch, wire, false));
         }
         Action::Close { channel } => {
-            let mut i = shared.borrow_mut();
-            bury(i.closures.remove(&channel));
-            if let Some(ws) = i.sockets.remove(&channel) {
-                clear_handlers(&ws);
-                let _ = ws.close();
+            let mut guard = shared.borrow_mut();
+            let i = &mut *guard;
+            if let Some((link, wire, _)) = i.elements.remove(&channel) {
+                if let Some(l) = i.links.get_mut(&link) {
+                    l.sessions.remove(&wire);
+                    send_frame(&l.ws, &Frame::CloseSession { channel: wire });
+                }
+            } else if let Some(l) = i.links.remove(&channel) {
+                drop_link_sessions(i, &l);
+                clear_handlers(&l.ws);
+                bury(Some(l.callbacks));
+                let _ = l.ws.close();
             }
+        }
+    }
+}
+
+/// A free wire channel number on a link (1..=65535, skipping ones in use).
+fn next_wire(l: &mut Link) -> u16 {
+    loop {
+        l.next_wire = l.next_wire.checked_add(1).unwrap_or(1);
+        if !l.sessions.contains_key(&l.next_wire) {
+            return l.next_wire;
+        }
+    }
+}
+
+/// The pool-element channels of a link that ended are aborted with it.
+fn drop_link_sessions(i: &mut Inner, l: &Link) {
+    let now = i.now();
+    for ch in l.sessions.values() {
+        if i.elements.remove(ch).is_some() {
+            i.core.handle_closed(*ch, CloseReason::Aborted, now);
         }
     }
 }
@@ -788,8 +910,100 @@ fn clear_handlers(ws: &WebSocket) {
     ws.set_onerror(None);
 }
 
-fn open_socket(shared: &Shared, channel: ChannelId, url: &str) {
-    let ws = match WebSocket::new(url) {
+/// One frame from the gateway on the link of registrar channel `link`.
+fn on_frame(i: &mut Inner, link: ChannelId, bytes: &[u8]) {
+    let now = i.now();
+    let frame = match Frame::decode(bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            i.notices.push(js_error(
+                "protocol",
+                &format!("undecodable gateway frame: {e}"),
+            ));
+            return;
+        }
+    };
+    let Some(l) = i.links.get_mut(&link) else {
+        return;
+    };
+    let tls = l.tls;
+    match frame {
+        Frame::Message {
+            channel: REGISTRAR_CHANNEL,
+            ppid,
+            payload,
+        } => i.core.handle_received(link, ppid, &payload, now),
+        Frame::Message {
+            channel,
+            ppid,
+            payload,
+        } => {
+            if let Some(&pe) = l.sessions.get(&channel) {
+                i.core.handle_received(pe, ppid, &payload, now);
+            }
+        }
+        Frame::Notice {
+            channel,
+            code,
+            text,
+        } => match code {
+            NoticeCode::RegistrarUp => {
+                l.up = true;
+                i.core.handle_connected(link, security(tls), now);
+            }
+            // The WebSocket closes next; its close handler reports it.
+            NoticeCode::RegistrarLost => {}
+            NoticeCode::SessionUp => {
+                if let Some(&pe) = l.sessions.get(&channel) {
+                    if let Some(e) = i.elements.get_mut(&pe) {
+                        e.2 = true;
+                    }
+                    i.core.handle_connected(pe, security(tls), now);
+                }
+            }
+            NoticeCode::SessionAborted | NoticeCode::SessionClosed => {
+                if let Some(pe) = l.sessions.remove(&channel) {
+                    let was_up = i.elements.remove(&pe).is_some_and(|e| e.2);
+                    let reason = match (code, was_up) {
+                        (NoticeCode::SessionClosed, _) => CloseReason::Closed,
+                        (_, true) => CloseReason::Aborted,
+                        (_, false) => CloseReason::ConnectFailed,
+                    };
+                    i.core.handle_closed(pe, reason, now);
+                }
+            }
+            refusal => {
+                // A refusal on a session channel ends that session attempt.
+                if channel != REGISTRAR_CHANNEL {
+                    if let Some(pe) = l.sessions.remove(&channel) {
+                        let was_up = i.elements.remove(&pe).is_some_and(|e| e.2);
+                        let reason = if was_up {
+                            CloseReason::Aborted
+                        } else {
+                            CloseReason::ConnectFailed
+                        };
+                        i.core.handle_closed(pe, reason, now);
+                    }
+                }
+                let e = js_error(
+                    "gateway-notice",
+                    &format!("gateway: {}: {text}", refusal.slug()),
+                );
+                let _ = Reflect::set(&e, &"notice".into(), &refusal.slug().into());
+                i.notices.push(e);
+            }
+        },
+        // Version and limits: nothing to act on in version 1.
+        Frame::Hello { .. } => {}
+        // Client-to-gateway frames from a gateway are a protocol error.
+        Frame::OpenSession { .. } | Frame::CloseSession { .. } => i
+            .notices
+            .push(js_error("protocol", "gateway sent a client-only frame")),
+    }
+}
+
+fn open_link(shared: &Shared, channel: ChannelId, url: &str) {
+    let ws = match WebSocket::new_with_str(url, SUBPROTOCOL) {
         Ok(ws) => Rc::new(ws),
         Err(_) => {
             let mut i = shared.borrow_mut();
@@ -800,28 +1014,7 @@ fn open_socket(shared: &Shared, channel: ChannelId, url: &str) {
         }
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
-    let tls = url.starts_with("wss://");
-    let opened = Rc::new(std::cell::Cell::new(false));
 
-    let w = Rc::downgrade(shared);
-    let op = opened.clone();
-    let onopen = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-        op.set(true);
-        if let Some(s) = w.upgrade() {
-            {
-                let mut i = s.borrow_mut();
-                let now = i.now();
-                let sec = PathSecurity {
-                    transport: "websocket".into(),
-                    tls,
-                    authenticated_peer: None,
-                    via_gateway: true,
-                };
-                i.core.handle_connected(channel, sec, now);
-            }
-            pump(&s);
-        }
-    });
     let w = Rc::downgrade(shared);
     let onmessage = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
         let Some(s) = w.upgrade() else { return };
@@ -833,37 +1026,36 @@ fn open_socket(shared: &Shared, channel: ChannelId, url: &str) {
             .unwrap_or_else(|| Reflect::get(&ev, &"data".into()).unwrap_or(JsValue::NULL));
         {
             let mut i = s.borrow_mut();
-            let now = i.now();
             if data.is_instance_of::<js_sys::ArrayBuffer>() {
                 let bytes = Uint8Array::new(&data).to_vec();
-                i.core
-                    .handle_received(channel, consts::PPID_ASAP, &bytes, now);
+                on_frame(&mut i, channel, &bytes);
             } else {
-                // A text frame is not ASAP: treat as a broken channel.
-                i.core.handle_closed(channel, CloseReason::Aborted, now);
+                // Text frames are not part of rserpool.asap.v1.
+                i.notices
+                    .push(js_error("protocol", "gateway sent a text frame"));
             }
         }
         pump(&s);
     });
     let w = Rc::downgrade(shared);
-    let op = opened.clone();
     let onclose = Closure::<dyn FnMut(JsValue)>::new(move |_| {
         let Some(s) = w.upgrade() else { return };
         {
             let mut i = s.borrow_mut();
-            let Some(ws) = i.sockets.remove(&channel) else {
+            let Some(l) = i.links.remove(&channel) else {
                 return;
             };
-            clear_handlers(&ws);
-            bury(i.closures.remove(&channel));
+            clear_handlers(&l.ws);
+            drop_link_sessions(&mut i, &l);
             let now = i.now();
             // A browser does not say why a handshake failed (an untrusted
             // certificate looks like any refused connection).
-            let reason = if op.get() {
+            let reason = if l.up {
                 CloseReason::Aborted
             } else {
                 CloseReason::ConnectFailed
             };
+            bury(Some(l.callbacks));
             i.core.handle_closed(channel, reason, now);
         }
         pump(&s);
@@ -872,11 +1064,16 @@ fn open_socket(shared: &Shared, channel: ChannelId, url: &str) {
     // exist all the same (Node's `ws` throws an unhandled `error` otherwise).
     let onerror = Closure::<dyn FnMut(JsValue)>::new(|_| {});
     ws.set_onerror(Some(onerror.as_ref().unchecked_ref()));
-    ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
-    let mut i = shared.borrow_mut();
-    i.sockets.insert(channel, ws);
-    i.closures
-        .insert(channel, vec![onopen, onmessage, onclose, onerror]);
+    let link = Link {
+        ws,
+        endpoint: url.to_string(),
+        tls: url.starts_with("wss://"),
+        up: false,
+        sessions: HashMap::new(),
+        next_wire: 0,
+        callbacks: vec![onmessage, onclose, onerror],
+    };
+    shared.borrow_mut().links.insert(channel, link);
 }

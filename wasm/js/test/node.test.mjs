@@ -13,17 +13,17 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { WebSocket, WebSocketServer } from "ws";
-import { startFakeGateway, vector } from "../fake-gateway.mjs";
+import { startFakeGateway, vector, KIND } from "../fake-gateway.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const wasmDir = join(here, "..", "..");
-const ECHO_POOL_RESPONSE = vector("asap-handle-resolution-response-1"); // RSPLIB 3.4.4: 1 PE, 0x0e000001
+const ECHO_POOL_RESPONSE = vector("asap-handle-resolution-response-2"); // RSPLIB 3.4.4: 3 PEs
 
 let project;
 let PoolUser;
 let gateway;
 let gatewayUrl;
-const received = [];
+const state = { frames: [], dead: new Set() };
 
 before(async () => {
   const pkgDir = join(wasmDir, "pkg");
@@ -40,7 +40,7 @@ before(async () => {
   globalThis.WebSocket = WebSocket; // Node 20 has none (toolchain.md)
   ({ PoolUser } = await import(pathToFileURL(join(project, "entry.mjs")).href));
 
-  ({ server: gateway, url: gatewayUrl } = await startFakeGateway(received));
+  ({ server: gateway, url: gatewayUrl } = await startFakeGateway(state));
 });
 
 after(() => {
@@ -54,11 +54,13 @@ test("resolve EchoPool returns RSPLIB's pool element with every field", async ()
   pu.on("trace", (t) => trace.push(t));
   const elements = await pu.resolve("EchoPool");
   pu.close();
-  assert.equal(elements.length, 1);
+  assert.deepEqual(
+    elements.map((e) => e.identifier),
+    ["0x0e000003", "0x0e000004", "0x0e000002"],
+  );
   const pe = elements[0];
-  assert.equal(pe.identifier, "0x0e000001");
-  assert.equal(pe.identifierValue, 0x0e000001);
-  assert.equal(pe.homeRegistrar, "0x10000001");
+  assert.equal(pe.identifierValue, 0x0e000003);
+  assert.equal(pe.homeRegistrar, "0x10000002");
   assert.equal(pe.transport, "sctp");
   assert.ok(pe.port > 0);
   assert.ok(pe.addresses.length > 0);
@@ -67,9 +69,11 @@ test("resolve EchoPool returns RSPLIB's pool element with every field", async ()
   assert.notEqual(pe.policy.type, "Unknown");
   assert.ok(Array.isArray(pe.policy.values));
   assert.equal(typeof pe.registrationLifeMs, "number");
-  // The request went out as one binary frame holding an ASAP Handle Resolution.
-  const req = received.find((r) => r.bytes[0] === 0x05);
+  // The request went out as one binary rserpool.asap.v1 Message frame on
+  // the registrar channel (0) with PPID 11, holding an ASAP Handle Resolution.
+  const req = state.frames.find((f) => f.kind === KIND.MESSAGE && f.channel === 0 && f.payload[0] === 0x05);
   assert.ok(req && req.isBinary);
+  assert.equal(req.ppid, 11);
   // The trace feed saw both messages, decoded.
   assert.deepEqual(
     trace.map((t) => [t.direction, t.name]),
@@ -100,7 +104,7 @@ test("a dead first gateway is skipped and the second one is used", async () => {
   const changes = [];
   pu.on("registrar-change", (c) => changes.push(c));
   const elements = await pu.resolve("EchoPool");
-  assert.equal(elements[0].identifier, "0x0e000001");
+  assert.equal(elements[0].identifier, "0x0e000003");
   assert.equal(pu.homeRegistrar, gatewayUrl);
   assert.equal(changes.at(-1).to, gatewayUrl);
   pu.close();
@@ -116,16 +120,47 @@ test("no reachable gateway rejects with code no-registrar-reachable", async () =
   pu.close();
 });
 
-test("without the gateway's session framing a session rejects with session-failed", async () => {
-  // Pool-element channels need client_core::gateway_protocol (not landed):
-  // each PE connection fails with a coded error event, then the session gives up.
+test("session: echo through a PE, PE killed, failover with cookie replay, next echo from another PE", async () => {
   const pu = new PoolUser({ gateways: [gatewayUrl], trace: false });
-  const errors = [];
-  pu.on("error", (e) => errors.push(e));
-  await assert.rejects(pu.session("EchoPool"), (e) => e instanceof Error && e.code === "session-failed");
-  assert.ok(errors.length >= 1);
-  assert.equal(errors[0].code, "no-element-transport");
-  assert.match(errors[0].message, /0x0e000001/);
+  const s = await pu.session("EchoPool", 0);
+  const first = s.element;
+  assert.match(first, /^0x0e00000[234]$/);
+  const data = [];
+  const failovers = [];
+  let wake;
+  const next = () => new Promise((r) => (wake = r));
+  s.on("data", (d) => { data.push(Buffer.from(d.bytes).toString()); wake?.(); });
+  s.on("failover", (f) => { failovers.push(f); wake?.(); });
+
+  let got = next();
+  s.send(new TextEncoder().encode("hello"));
+  await got;
+  assert.deepEqual(data, [`${first}:hello`]);
+
+  got = next();
+  s.send(new TextEncoder().encode("kill")); // the PE dies (abort)
+  await got;
+  assert.equal(failovers.length, 1);
+  const f = failovers[0];
+  assert.equal(f.oldElement, first);
+  assert.notEqual(f.newElement, first);
+  assert.equal(f.cookieReplayed, true);
+  assert.equal(f.securityChanged, false);
+  assert.match(f.reason, /channel-closed/);
+  assert.equal(f.newSecurity.viaGateway, true);
+  got = next();
+  s.send(new TextEncoder().encode("again"));
+  await got;
+  assert.equal(data.at(-1), `${f.newElement}:again`);
+  assert.equal(s.element, f.newElement);
+  // The new PE got RSPLIB's Cookie back as an ASAP Cookie Echo (PPID 11),
+  // before the data (same WebSocket, in order).
+  const cookie = vector("asap-cookie-1");
+  const echo = state.frames.find((x) => x.kind === KIND.MESSAGE && x.channel !== 0 && x.ppid === 11);
+  assert.ok(echo, "no Cookie Echo sent");
+  assert.equal(echo.payload[0], 0x0c); // ASAP Cookie Echo (Cookie is 0x0b)
+  assert.deepEqual(echo.payload.subarray(4), cookie.subarray(4));
+  s.close();
   pu.close();
 });
 
