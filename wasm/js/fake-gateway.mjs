@@ -105,9 +105,10 @@ export function answer(ws, state = { frames: [], dead: new Set() }) {
   });
 }
 
-export async function startFakeGateway(state = { frames: [], dead: new Set() }) {
+/** `state` shared by all connections if given, else one per connection. */
+export async function startFakeGateway(state) {
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols: (p) => (p.has(SUBPROTOCOL) ? SUBPROTOCOL : false) });
-  server.on("connection", (ws) => answer(ws, state));
+  server.on("connection", (ws) => answer(ws, state ?? { frames: [], dead: new Set() }));
   await new Promise((r) => server.on("listening", r));
   return { server, url: `ws://127.0.0.1:${server.address().port}/asap` };
 }

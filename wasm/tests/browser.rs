@@ -94,3 +94,76 @@ async fn untrusted_gateway_alone_is_refused() {
     );
     pu.close();
 }
+
+/// Resolves when `cell` holds a value; polled from a `setTimeout` loop so
+/// the test awaits events without timing assertions.
+async fn until(cell: &std::rc::Rc<std::cell::RefCell<Vec<JsValue>>>, n: usize) {
+    while cell.borrow().len() < n {
+        let p = js_sys::Promise::new(&mut |r, _| {
+            let g = js_sys::global();
+            let st: js_sys::Function = Reflect::get(&g, &"setTimeout".into())
+                .unwrap()
+                .unchecked_into();
+            st.call2(&JsValue::NULL, &r, &JsValue::from(5)).unwrap();
+        });
+        JsFuture::from(p).await.unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn session_echo_failover_and_next_echo_in_the_browser() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_bindgen::closure::Closure;
+    let pu = PoolUser::new(options(&[GATEWAY]).unchecked_into()).unwrap();
+    let s: rserpool_wasm::Session = {
+        let v = JsFuture::from(js_sys::Promise::from(JsValue::from(
+            pu.session("EchoPool", Some(0)),
+        )))
+        .await
+        .unwrap();
+        // The promise resolves with the exported `Session` object.
+        <rserpool_wasm::Session as wasm_bindgen::convert::TryFromJsValue>::try_from_js_value(v)
+            .unwrap()
+    };
+    let first = s.element().unwrap();
+    let data = Rc::new(RefCell::new(Vec::new()));
+    let failovers = Rc::new(RefCell::new(Vec::new()));
+    let d = data.clone();
+    let on_data = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let bytes = js_sys::Uint8Array::from(get(&e, "bytes")).to_vec();
+        d.borrow_mut()
+            .push(JsValue::from_str(&String::from_utf8_lossy(&bytes)));
+    });
+    let f = failovers.clone();
+    let on_failover = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| f.borrow_mut().push(e));
+    s.on(
+        JsValue::from_str("data").unchecked_into(),
+        on_data.as_ref().clone().unchecked_into(),
+    );
+    s.on(
+        JsValue::from_str("failover").unchecked_into(),
+        on_failover.as_ref().clone().unchecked_into(),
+    );
+    s.send(b"hello", None).unwrap();
+    until(&data, 1).await;
+    assert_eq!(
+        data.borrow()[0].as_string().unwrap(),
+        format!("{first}:hello")
+    );
+    // The stand-in gateway aborts this PE's association and marks it dead.
+    s.send(b"kill", None).unwrap();
+    until(&failovers, 1).await;
+    let fo = failovers.borrow()[0].clone();
+    assert_eq!(get(&fo, "oldElement").as_string().unwrap(), first);
+    let new = get(&fo, "newElement").as_string().unwrap();
+    assert_ne!(new, first);
+    assert_eq!(get(&fo, "cookieReplayed").as_bool(), Some(true));
+    s.send(b"again", None).unwrap();
+    until(&data, 2).await;
+    assert_eq!(
+        data.borrow()[1].as_string().unwrap(),
+        format!("{new}:again")
+    );
+    pu.close();
+}
