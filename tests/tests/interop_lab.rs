@@ -121,3 +121,27 @@ fn registrar_kill_and_restart() {
         4
     );
 }
+
+/// An unknown pool: RSPLIB answers with Pool Handle + Operation Error cause
+/// 0x0009 (RFC 5352 §3.5, lab facts), which our pool user reports as
+/// "pool not found" (exit 12) after asking a further registrar.
+#[test]
+fn unknown_pool_is_reported_as_cause_9() {
+    let lab = lab();
+    let out = lab
+        .exec(
+            "rserpool",
+            &[
+                "resolve",
+                "NoSuchPool",
+                "-r",
+                "10.1.0.1:3863",
+                "-r",
+                "10.1.0.2:3863",
+            ],
+            Duration::from_secs(20),
+        )
+        .expect("exec rserpool");
+    assert_eq!(out.code, Some(12), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("0x0009"), "{}", out.stderr);
+}
