@@ -903,11 +903,19 @@ fn bury(callbacks: Option<Vec<Callback>>) {
     }
 }
 
+thread_local! {
+    /// A handler that ignores its event, created once and never dropped.
+    static IGNORE: JsValue = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {}).into_js_value();
+}
+
 fn clear_handlers(ws: &WebSocket) {
     ws.set_onopen(None);
     ws.set_onmessage(None);
     ws.set_onclose(None);
-    ws.set_onerror(None);
+    // Not None: closing a socket that is still CONNECTING (a registrar hunt
+    // that another gateway won) fires `error`, and Node's `ws` turns an
+    // error nobody listens to into an uncaught exception.
+    IGNORE.with(|f| ws.set_onerror(Some(f.unchecked_ref())));
 }
 
 /// One frame from the gateway on the link of registrar channel `link`.
