@@ -243,12 +243,17 @@ impl Agent {
 
     /// Runs a command to completion, killing it at the timeout.
     pub fn exec(&self, program: &str, args: &[String], timeout: Duration) -> Response {
+        // Its own process group, so that a timeout ends a whole pipeline
+        // (`sh -c "a | b"`), not just the shell: the others would keep the
+        // output pipes open and the readers below would wait for them.
+        use std::os::unix::process::CommandExt;
         let child = Command::new(program)
             .args(args)
             .env("PATH", self.path_env())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn();
         let mut child = match child {
             Ok(c) => c,
@@ -280,6 +285,10 @@ impl Agent {
             match child.try_wait() {
                 Ok(Some(s)) => break Some(s),
                 Ok(None) if Instant::now() > deadline => {
+                    if let Ok(pgid) = i32::try_from(child.id()) {
+                        // SAFETY: kill(2) on the process group we created.
+                        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    }
                     let _ = child.kill();
                     timed_out = true;
                     break child.wait().ok();
@@ -527,6 +536,33 @@ mod tests {
         assert_eq!(m.get("EchoPool"), Some(&4));
         assert_eq!(m.len(), 1);
         assert!(parse_hsdump_pools("garbage (x nodes)").is_empty());
+    }
+
+    #[test]
+    fn exec_timeout_ends_a_whole_pipeline() {
+        let a = Agent::new(AgentConfig {
+            topology: Topology::default(),
+            token: "t".into(),
+            bin_dir: std::env::temp_dir(),
+            log_dir: std::env::temp_dir(),
+        });
+        // `cat` holds the output pipe open as long as `sleep` runs; killing
+        // only `sh` would leave exec waiting for it.
+        let r = a.exec(
+            "sh",
+            &["-c".into(), "sleep 30 | cat".into()],
+            Duration::from_millis(200),
+        );
+        assert!(
+            matches!(
+                r,
+                Response::Exec {
+                    timed_out: true,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -110,8 +110,11 @@ impl Vm {
                 });
             }
         }
-        let child = cmd
-            .spawn()
+        // PR_SET_PDEATHSIG fires when the *thread* that forked the child
+        // ends, not the process: fork from a thread that lives as long as
+        // this process, so a VM started on a short-lived thread (a test
+        // harness thread, say) is not killed when that thread returns.
+        let child = spawn_from_process_lifetime_thread(cmd)
             .with_context(|| format!("starting {qemu} (scripts/setup installs qemu-system-x86)"))?;
         Ok(Vm {
             child: Some(child),
@@ -208,6 +211,34 @@ impl Drop for Vm {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Spawns `cmd` on one long-lived helper thread (see [`Vm::boot`]).
+fn spawn_from_process_lifetime_thread(cmd: Command) -> std::io::Result<Child> {
+    use std::sync::mpsc;
+    use std::sync::{Mutex, OnceLock};
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("lab-vm-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawning the lab's VM spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply, result) = mpsc::channel();
+    tx.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cmd, reply))
+        .map_err(|_| std::io::Error::other("VM spawner thread is gone"))?;
+    result
+        .recv()
+        .map_err(|_| std::io::Error::other("VM spawner thread is gone"))?
 }
 
 fn tail(text: &str, n: usize) -> String {
