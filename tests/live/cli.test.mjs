@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createServer } from "node:net";
+import { killPeOnPort } from "./lab.mjs";
 
 const gateways = (process.env.RSERPOOL_LIVE_GATEWAYS ?? "").split(",").filter(Boolean);
 const ca = process.env.RSERPOOL_LIVE_CA;
@@ -71,15 +72,6 @@ test("a gateway whose certificate comes from another CA is refused and the next 
   }
 });
 
-// SIGKILL of the rspserver listening on an SCTP port, inside the lab.
-function killPeOnPort(port) {
-  const script =
-    `ino=$(awk -v p=${port} '$6 == p { print $8 }' /proc/net/sctp/eps | head -1); ` +
-    `[ -n "$ino" ] || exit 1; ` +
-    `for d in /proc/[0-9]*; do ls -l $d/fd 2>/dev/null | grep -q "socket:\\[$ino\\]" && kill -9 \${d#/proc/} && exit 0; done; exit 1`;
-  execFileSync(cli, ["lab", "exec", "sh", "-c", script], { stdio: "inherit" });
-}
-
 test("rserpool session through the gateway fails over when its PE is killed", async () => {
   const pes = JSON.parse(resolve([gateways[0]]).stdout.trim().split("\n").at(-1)).elements;
   const s = spawn(cli, ["--json", "session", "EchoPool", "--ca", ca, "--registrar", gateways[0], "--registrar", gateways[1]], {
@@ -106,7 +98,7 @@ test("rserpool session through the gateway fails over when its PE is killed", as
     const pe = pes.find((p) => p.id_hex === up.pe);
     assert.ok(pe, `PE ${up.pe} not among ${pes.map((p) => p.id_hex)}`);
     const killedAt = Date.now();
-    killPeOnPort(pe.port);
+    killPeOnPort(cli, pe.port);
     const f = await waitFor((e) => e.event === "failover", 20000);
     assert.equal(f.from, up.pe);
     assert.notEqual(f.to, up.pe);

@@ -6,15 +6,10 @@
 //   NODE_EXTRA_CA_CERTS     the run's gateway CA (trusted by `ws`/Node TLS)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, writeFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { WebSocket } from "ws";
+import { rmSync } from "node:fs";
+import { installPackage } from "../install-package.mjs";
+import { killPeOnPort } from "../../../tests/live/lab.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const wasmDir = join(here, "..", "..");
 const gateways = (process.env.RSERPOOL_LIVE_GATEWAYS ?? "").split(",").filter(Boolean);
 const cli = process.env.RSERPOOL_LIVE_CLI;
 
@@ -23,33 +18,14 @@ let PoolUser;
 
 before(async () => {
   assert.ok(gateways.length >= 2 && cli, "run through scripts/test.d/60-live.sh");
-  const pkgDir = join(wasmDir, "pkg");
-  const tgz = readdirSync(pkgDir).find((f) => f.endsWith(".tgz"));
-  assert.ok(tgz, "wasm/pkg/*.tgz missing: run wasm/build.sh first");
-  project = mkdtempSync(join(tmpdir(), "rserpool-live-"));
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--loglevel=error", join(pkgDir, tgz)], {
-    cwd: project,
-    stdio: "inherit",
-  });
-  writeFileSync(join(project, "entry.mjs"), 'export * from "rserpool-wasm";\n');
-  globalThis.WebSocket = WebSocket;
-  ({ PoolUser } = await import(pathToFileURL(join(project, "entry.mjs")).href));
+  let pkg;
+  ({ project, pkg } = await installPackage("rserpool-live-"));
+  ({ PoolUser } = pkg);
 });
 
 after(() => {
   if (project) rmSync(project, { recursive: true, force: true });
 });
-
-// Kills (SIGKILL) the rspserver that listens on an SCTP port, inside the lab:
-// /proc/net/sctp/eps maps the port to a socket inode, /proc/*/fd to the pid.
-function killPeOnPort(port) {
-  const script =
-    `ino=$(awk -v p=${port} '$6 == p { print $8 }' /proc/net/sctp/eps | head -1); ` +
-    `[ -n "$ino" ] || { echo "no endpoint on port ${port}" >&2; exit 1; }; ` +
-    `for d in /proc/[0-9]*; do ls -l $d/fd 2>/dev/null | grep -q "socket:\\[$ino\\]" && kill -9 \${d#/proc/} && exit 0; done; exit 1`;
-  execFileSync(cli, ["lab", "exec", "sh", "-c", script], { stdio: "inherit" });
-}
 
 test("resolves EchoPool at every registrar through the gateway: 4 RSPLIB PEs", async () => {
   for (const g of gateways) {
@@ -90,7 +66,7 @@ test("session echoes through an RSPLIB PE; killing it gives a failover and the n
   const pe = pes.find((p) => p.identifier === first);
   assert.ok(pe, `session PE ${first} not among ${pes.map((p) => p.identifier)}`);
   const killedAt = Date.now();
-  killPeOnPort(pe.port);
+  killPeOnPort(cli, pe.port);
   // Keep sending until an echo arrives from the new PE (bounded).
   const deadline = Date.now() + 30000;
   while (failovers.length === 0 && Date.now() < deadline) {

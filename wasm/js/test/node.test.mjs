@@ -14,6 +14,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { WebSocket, WebSocketServer } from "ws";
 import { startFakeGateway, vector, KIND } from "../fake-gateway.mjs";
+import { installPackage } from "../install-package.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const wasmDir = join(here, "..", "..");
@@ -26,19 +27,9 @@ let gatewayUrl;
 const state = { frames: [], dead: new Set() };
 
 before(async () => {
-  const pkgDir = join(wasmDir, "pkg");
-  const tgz = readdirSync(pkgDir).find((f) => f.endsWith(".tgz"));
-  assert.ok(tgz, "wasm/pkg/*.tgz missing: run wasm/build.sh first");
-  project = mkdtempSync(join(tmpdir(), "rserpool-consumer-"));
-  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
-  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--loglevel=error", join(pkgDir, tgz)], {
-    cwd: project,
-    stdio: "inherit",
-  });
-  // Import by package name from inside the consumer project.
-  writeFileSync(join(project, "entry.mjs"), 'export * from "rserpool-wasm";\n');
-  globalThis.WebSocket = WebSocket; // Node 20 has none (toolchain.md)
-  ({ PoolUser } = await import(pathToFileURL(join(project, "entry.mjs")).href));
+  let pkg;
+  ({ project, pkg } = await installPackage("rserpool-consumer-"));
+  ({ PoolUser } = pkg);
 
   ({ server: gateway, url: gatewayUrl } = await startFakeGateway(state));
 });
