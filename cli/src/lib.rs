@@ -7,6 +7,7 @@ pub mod driver;
 pub mod exit;
 pub mod json;
 pub mod lab;
+pub mod probe;
 pub mod resolve;
 pub mod session;
 pub mod summary;
@@ -46,6 +47,10 @@ pub enum Command {
     /// the gateway (a micro-VM where the kernel has no SCTP).
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Interop and robustness probes against a registrar over SCTP:
+    /// malformed messages, Endpoint Unreachable floods, resolution loops.
+    #[command(subcommand)]
+    Probe(probe::ProbeCommand),
 }
 
 /// Run a parsed command line, writing results to `out`.
@@ -54,6 +59,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Decode(args) => decode::run(&args, cli.json, out),
         Command::Resolve(args) => resolve::run(&args, cli.json, out),
         Command::Session(args) => session::run(&args, cli.json, out),
+        Command::Probe(cmd) => probe::run(&cmd, cli.json, out),
         Command::Lab(cmd) => {
             lab::run(cmd, cli.json, out).map_err(|e| CliError::new(ExitStatus::Failure, e))
         }

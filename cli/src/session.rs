@@ -7,7 +7,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use client_core::pool_user::{CloseReason, Event, FailoverNotice, FailoverReason, SessionId};
+use client_core::pool_user::{
+    CloseReason, Event, FailoverNotice, FailoverReason, SessionId, StateChange,
+};
 use client_core::wire::consts::PPID_APPLICATION_DEFAULT;
 use client_core::wire::PoolHandle;
 use tokio::io::AsyncBufReadExt;
@@ -40,8 +42,10 @@ pub struct SessionArgs {
 }
 
 /// A line of user-visible session news: stderr text, or a JSON event.
-fn notice(as_json: bool, text: String, json: serde_json::Value) {
+/// JSON events carry `t_ms`, the time since the session started.
+fn notice(as_json: bool, t: Duration, text: String, mut json: serde_json::Value) {
     if as_json {
+        json["t_ms"] = t_ms(t);
         println!("{json}");
     } else {
         eprintln!("rserpool: {text}");
@@ -61,7 +65,11 @@ fn failover_reason(r: &FailoverReason) -> String {
     }
 }
 
-fn failover_notice(as_json: bool, n: &FailoverNotice) {
+fn t_ms(t: Duration) -> serde_json::Value {
+    serde_json::json!((t.as_secs_f64() * 10_000.0).round() / 10.0)
+}
+
+fn failover_notice(as_json: bool, t: Duration, n: &FailoverNotice) {
     let failed: Vec<String> = n.failed_elements.iter().map(|e| e.to_string()).collect();
     let mut text = format!(
         "failover: pool element {} -> {} ({}; failed: {})",
@@ -83,6 +91,7 @@ fn failover_notice(as_json: bool, n: &FailoverNotice) {
     }
     notice(
         as_json,
+        t,
         text,
         serde_json::json!({
             "event": "failover",
@@ -98,11 +107,20 @@ fn failover_notice(as_json: bool, n: &FailoverNotice) {
     );
 }
 
-/// Print what a pool element sent.
-fn deliver(as_json: bool, ppid: u32, data: &[u8], out: &mut dyn Write) -> std::io::Result<()> {
+/// Print what a pool element sent (`pe`: the session's PE at the time).
+fn deliver(
+    as_json: bool,
+    t: Duration,
+    pe: Option<&str>,
+    ppid: u32,
+    data: &[u8],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if as_json {
         let v = serde_json::json!({
             "event": "data",
+            "t_ms": t_ms(t),
+            "pe": pe,
             "ppid": ppid,
             "text": String::from_utf8_lossy(data),
             "hex": hex::encode(data),
@@ -126,6 +144,8 @@ struct Terminal<'a> {
     max_waits: u32,
     /// A pool element has been reached at least once.
     up_once: bool,
+    /// The pool element the session uses now.
+    current: Option<String>,
     out: &'a mut dyn Write,
 }
 
@@ -140,8 +160,10 @@ impl Terminal<'_> {
             } if session == self.session => {
                 self.waits = 0;
                 self.up_once = true;
+                self.current = Some(element.to_string());
                 notice(
                     self.as_json,
+                    driver.now(),
                     format!(
                         "connected to pool element {element} ({})",
                         security.transport
@@ -154,12 +176,20 @@ impl Terminal<'_> {
                 ppid,
                 bytes,
             } if session == self.session => {
-                deliver(self.as_json, ppid, &bytes, self.out)
-                    .map_err(|e| CliError::new(ExitStatus::Failure, e.into()))?;
+                deliver(
+                    self.as_json,
+                    driver.now(),
+                    self.current.as_deref(),
+                    ppid,
+                    &bytes,
+                    self.out,
+                )
+                .map_err(|e| CliError::new(ExitStatus::Failure, e.into()))?;
             }
             Event::Failover(n) if n.session == self.session => {
                 self.waits = 0;
-                failover_notice(self.as_json, &n);
+                self.current = Some(n.new_element.to_string());
+                failover_notice(self.as_json, driver.now(), &n);
             }
             Event::SessionWaiting {
                 session,
@@ -179,6 +209,7 @@ impl Terminal<'_> {
                 }
                 notice(
                     self.as_json,
+                    driver.now(),
                     format!(
                         "no pool element yet ({error}); retrying in {} ms",
                         retry_in.as_millis()
@@ -188,9 +219,24 @@ impl Terminal<'_> {
             }
             Event::ReportSent { element, .. } => notice(
                 self.as_json,
+                driver.now(),
                 format!("reported pool element {element} unreachable to the registrar"),
                 serde_json::json!({"event": "endpoint-unreachable-sent", "pe": element.to_string()}),
             ),
+            // The trace tells the moment the PE was lost, before the
+            // failover completes (the failover notice comes when the new PE
+            // is up): users and the lab time failovers from here.
+            Event::StateChanged(StateChange::Session { session, from, to })
+                if session == self.session && from.starts_with("up ") && !to.starts_with("up ") =>
+            {
+                let pe = from.trim_start_matches("up ").to_string();
+                notice(
+                    self.as_json,
+                    driver.now(),
+                    format!("lost pool element {pe}; failing over"),
+                    serde_json::json!({"event": "pe-lost", "pe": pe}),
+                );
+            }
             Event::CookieReceived { len, .. } => tracing::info!(len, "cookie from pool element"),
             Event::BusinessCardReceived { card, .. } => {
                 tracing::info!(pool = %card.pool_handle, "business card from pool element")
@@ -208,6 +254,9 @@ async fn run_session(
 ) -> Result<(), CliError> {
     let mut driver: Driver = args.registrar.driver_with(args.ppid, |cfg| {
         cfg.pe_connect_timeout = Duration::from_millis(args.pe_connect_timeout);
+        // For the moment a PE is lost (state changes); other trace events
+        // are only logged.
+        cfg.trace = true;
     })?;
     let pool = PoolHandle::from(args.pool.as_str());
     let now = driver.now();
@@ -221,6 +270,7 @@ async fn run_session(
         waits: 0,
         max_waits: args.max_waits,
         up_once: false,
+        current: None,
         out,
     };
 

@@ -173,6 +173,46 @@ pub fn parse_hsdump(text: &str, pool: &str) -> Option<DumpedPool> {
     Some(out)
 }
 
+/// The lab process (topology name) of the pool element with identifier
+/// `id`: its user transport port from hsdump, the SCTP endpoint on that
+/// port from /proc/net/sctp/eps, and the process that owns the socket.
+pub fn pe_process(lab: &Lab, id: u32) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let dump = lab.exec("hsdump", &["10.1.0.1:9901"], Duration::from_secs(10))?;
+    let pool = parse_hsdump(&dump.stdout, "EchoPool").context("no EchoPool in hsdump")?;
+    let pe = pool
+        .elements
+        .iter()
+        .find(|e| e.id == id)
+        .with_context(|| format!("PE ${id:08x} not in hsdump"))?;
+    let script = format!(
+        "ino=$(awk -v p={port} '$6 == p {{ print $8 }}' /proc/net/sctp/eps | head -1); \
+         [ -n \"$ino\" ] || exit 1; \
+         for d in /proc/[0-9]*; do ls -l $d/fd 2>/dev/null | grep -q \"socket:\\[$ino\\]\" \
+         && echo ${{d#/proc/}} && exit 0; done; exit 1",
+        port = pe.port
+    );
+    let out = lab.exec("sh", &["-c", &script], Duration::from_secs(10))?;
+    let pid: u32 = out
+        .stdout
+        .trim()
+        .parse()
+        .with_context(|| format!("no process on SCTP port {}: {:?}", pe.port, out))?;
+    lab.status()?
+        .into_iter()
+        .find(|p| p.pid == Some(pid))
+        .map(|p| p.name)
+        .with_context(|| format!("pid {pid} (PE ${id:08x}) is not a lab process"))
+}
+
+/// Every line of `--json` output as a JSON value (panics naming the line).
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 /// The elements of `rserpool --json resolve` in hsdump's terms, in the
 /// order the registrar sent them.
 pub fn resolved_elements(json: &serde_json::Value) -> Option<Vec<DumpedPe>> {
