@@ -2,8 +2,10 @@
 # Live end-to-end: boots the lab (RSPLIB registrars + PEs + our gateway, in
 # the micro-VM here) and runs the packed npm package against it from Node
 # (resolve at every registrar, unknown pool, session + PE kill + failover)
-# and the native CLI through the gateway (resolve, a gateway certified by
-# another CA skipped, session failover on PE kill).
+# the native CLI through the gateway (resolve, a gateway certified by
+# another CA skipped, session failover on PE kill), and the wasm binding in
+# headless Chromium (wasm/tests/browser_live*.rs: the same checks from a
+# browser page, Chromium trusting exactly the lab gateway's key).
 # Needs wasm/pkg/*.tgz from 50-wasm.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -12,9 +14,25 @@ cd "$root"
 cargo build --locked -q -p rserpool-cli -p rserpool-gateway
 cli="$root/target/debug/rserpool"
 tmp="$(mktemp -d)"
+# A private lab cache: `rserpool lab exec/down` find the lab through
+# <cache>/current.json, which another `lab up` on this machine would
+# overwrite mid-run. The image and kernel are shared (symlinked); an image
+# built here is copied back once the lab is up.
+shared_cache="${RSERPOOL_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rserpool-lab}"
+mkdir -p "$shared_cache" "$tmp/lab-cache"
+for e in "$shared_cache"/*; do
+    case "${e##*/}" in current.json | runs | '*') ;; *) ln -s "$e" "$tmp/lab-cache/" ;; esac
+done
+export RSERPOOL_LAB_CACHE="$tmp/lab-cache"
 "$cli" --json lab up > "$tmp/up.json" 2> "$tmp/up.err" &
 lab=$!
-cleanup() { "$cli" lab down >/dev/null 2>&1 || kill "$lab" 2>/dev/null || true; wait "$lab" 2>/dev/null || true; rm -rf "$tmp"; }
+envpid=
+cleanup() {
+    [ -z "$envpid" ] || kill "$envpid" 2>/dev/null || true
+    "$cli" lab down >/dev/null 2>&1 || kill "$lab" 2>/dev/null || true
+    wait "$lab" 2>/dev/null || true
+    rm -rf "$tmp"
+}
 trap cleanup EXIT
 # The first run builds the VM image and the static guest binaries.
 for _ in $(seq 1200); do
@@ -23,6 +41,11 @@ for _ in $(seq 1200); do
     sleep 0.5
 done
 [ -s "$tmp/up.json" ] || { echo "lab did not come up" >&2; cat "$tmp/up.err" >&2; exit 1; }
+for e in "$tmp/lab-cache"/*; do
+    n="${e##*/}"
+    case "$n" in current.json | runs) continue ;; esac
+    [ -L "$e" ] || [ -e "$shared_cache/$n" ] || { cp -a "$e" "$shared_cache/.$n.$$" && mv -T "$shared_cache/.$n.$$" "$shared_cache/$n"; } || true
+done
 eval "$(node -e '
   const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]);
   console.log(`export RSERPOOL_LIVE_GATEWAYS=${s.gateway_urls.join(",")}`);
@@ -53,3 +76,21 @@ restore() {
 (cd wasm/js && node --test test-live/)
 restore
 node --test tests/live/
+restore
+
+# The browser: headless Chromium trusts exactly the lab gateway's key
+# (webdriver.json from live-browser-env.mjs, which also runs a gateway with
+# another CA's certificate and the loopback PE-kill helper); the URLs reach
+# the wasm tests at compile time.
+node wasm/js/live-browser-env.mjs "$tmp/browser.env" "$tmp/webdriver.json" &
+envpid=$!
+for _ in $(seq 300); do
+    [ -s "$tmp/browser.env" ] && break
+    kill -0 "$envpid" 2>/dev/null || { echo "live-browser-env.mjs failed" >&2; exit 1; }
+    sleep 0.1
+done
+[ -s "$tmp/browser.env" ] || { echo "live-browser-env.mjs did not start" >&2; exit 1; }
+set -a; . "$tmp/browser.env"; set +a
+export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$tmp/webdriver.json" WASM_BINDGEN_TEST_TIMEOUT=120
+wasm-pack test --headless --chrome --mode no-install wasm --locked --test browser_live
+wasm-pack test --headless --chrome --mode no-install wasm --locked --test browser_live_failover
