@@ -2,7 +2,9 @@
 //! objects (serde-wasm-bindgen) whose TypeScript types are written out in
 //! `lib.rs` (`TS_TYPES`); keep both in step.
 
-use client_core::pool_user::{FailoverReason, PathSecurity, ReportLimit, ResolveError};
+use client_core::pool_user::{
+    CloseReason, FailoverReason, PathSecurity, ReportLimit, ResolveError,
+};
 use client_core::wire::{
     consts::policy_code as pc, policy_words, Message, PoolElement, PoolHandle, TransportProtocol,
 };
@@ -128,7 +130,16 @@ pub struct FailoverDto {
 
 pub fn failover_reason(r: &FailoverReason) -> String {
     match r {
-        FailoverReason::ChannelClosed(c) => format!("channel-closed: {c:?}"),
+        // Spelled out rather than `{:?}`: Debug formatting of strings pulls
+        // in core's escaping and Unicode tables (browser download size).
+        FailoverReason::ChannelClosed(c) => match c {
+            CloseReason::Closed => "channel-closed: Closed".into(),
+            CloseReason::Aborted => "channel-closed: Aborted".into(),
+            CloseReason::ConnectFailed => "channel-closed: ConnectFailed".into(),
+            CloseReason::AuthenticationFailed(m) => {
+                format!("channel-closed: AuthenticationFailed(\"{m}\")")
+            }
+        },
         FailoverReason::ConnectTimeout => "connect-timeout".into(),
         FailoverReason::ReportedByApplication => "reported-by-application".into(),
     }

@@ -16,14 +16,16 @@
 mod dto;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+// A sorted-Vec map, as in client-core: these tables hold a handful of
+// entries, and hashbrown would add ~13 KB of code to the browser download.
+use litemap::LiteMap as Map;
 use std::rc::Rc;
 use std::time::Duration;
 
 use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, SUBPROTOCOL};
 use client_core::pool_user::{
     Action, ChannelId, CloseReason, Config, Event, PathSecurity, PoolUser as Core, RequestId,
-    SessionId,
+    SessionCloseReason, SessionId,
 };
 use client_core::wire::PoolHandle;
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
@@ -224,7 +226,7 @@ fn read_options(v: &JsValue) -> Result<Options, JsValue> {
                         .ok_or_else(|| bad_option("gateways must be an array of URLs"))?;
                     if !(g.starts_with("wss://") || g.starts_with("ws://")) {
                         return Err(bad_option(&format!(
-                            "gateway {g:?} is not a ws:// or wss:// URL"
+                            "gateway \"{g}\" is not a ws:// or wss:// URL"
                         )));
                     }
                     o.gateways.push(g);
@@ -236,7 +238,7 @@ fn read_options(v: &JsValue) -> Result<Options, JsValue> {
             "registrarConnectTimeoutMs" => o.registrar_connect_timeout_ms = Some(num(&val)?),
             "responseTimeoutMs" => o.response_timeout_ms = Some(num(&val)?),
             "huntRounds" => o.hunt_rounds = Some(num(&val)?),
-            _ => return Err(bad_option(&format!("unknown option {key:?}"))),
+            _ => return Err(bad_option(&format!("unknown option \"{key}\""))),
         }
     }
     if o.gateways.is_empty() {
@@ -284,15 +286,15 @@ struct Inner {
     core: Core,
     epoch_ms: f64,
     /// Registrar channel → its gateway WebSocket (`rserpool.asap.v1`).
-    links: HashMap<ChannelId, Link>,
+    links: Map<ChannelId, Link>,
     /// Pool-element channel → (registrar channel of its link, wire channel, up).
-    elements: HashMap<ChannelId, (ChannelId, u16, bool)>,
+    elements: Map<ChannelId, (ChannelId, u16, bool)>,
     /// Application PPID of each session (for `OpenSession`).
-    session_ppid: HashMap<SessionId, u32>,
+    session_ppid: Map<SessionId, u32>,
     /// Gateway notices to hand to `error` listeners.
     notices: Vec<JsValue>,
-    requests: HashMap<RequestId, Pending>,
-    sessions: HashMap<SessionId, SessionSlot>,
+    requests: Map<RequestId, Pending>,
+    sessions: Map<SessionId, SessionSlot>,
     listeners: Vec<(String, Function)>,
     timer: Option<(f64, i32)>,
 }
@@ -312,7 +314,7 @@ struct Link {
     tls: bool,
     up: bool,
     /// Wire channel (1..=65535) → pool-user channel.
-    sessions: HashMap<u16, ChannelId>,
+    sessions: Map<u16, ChannelId>,
     next_wire: u16,
     /// Keeps the socket callbacks alive as long as the socket.
     callbacks: Vec<Callback>,
@@ -363,12 +365,12 @@ impl PoolUser {
         let inner = Rc::new(RefCell::new(Inner {
             core: Core::new(cfg),
             epoch_ms: now_ms(),
-            links: HashMap::new(),
-            elements: HashMap::new(),
-            session_ppid: HashMap::new(),
+            links: Map::new(),
+            elements: Map::new(),
+            session_ppid: Map::new(),
             notices: Vec::new(),
-            requests: HashMap::new(),
-            sessions: HashMap::new(),
+            requests: Map::new(),
+            sessions: Map::new(),
             listeners: Vec::new(),
             timer: None,
         }));
@@ -441,7 +443,11 @@ impl PoolUser {
                 clear_timeout(t);
             }
             i.elements.clear();
-            let links: Vec<Link> = i.links.drain().map(|(_, l)| l).collect();
+            let links: Vec<Link> = std::mem::take(&mut i.links)
+                .into_tuple_vec()
+                .into_iter()
+                .map(|(_, l)| l)
+                .collect();
             let mut sockets = Vec::new();
             for l in links {
                 clear_handlers(&l.ws);
@@ -450,8 +456,16 @@ impl PoolUser {
             }
             (
                 sockets,
-                i.requests.drain().map(|(_, p)| p).collect::<Vec<_>>(),
-                i.sessions.drain().map(|(_, s)| s).collect::<Vec<_>>(),
+                std::mem::take(&mut i.requests)
+                    .into_tuple_vec()
+                    .into_iter()
+                    .map(|(_, p)| p)
+                    .collect::<Vec<_>>(),
+                std::mem::take(&mut i.sessions)
+                    .into_tuple_vec()
+                    .into_iter()
+                    .map(|(_, s)| s)
+                    .collect::<Vec<_>>(),
             )
         };
         for s in sockets {
@@ -752,7 +766,13 @@ fn dispatch(shared: &Shared, i: &mut Inner, e: Event, at_ms: f64, out: &mut Vec<
         Event::SessionClosed { session, reason } => {
             if let Some(slot) = i.sessions.remove(&session) {
                 let v = js_sys::Object::new();
-                let _ = Reflect::set(&v, &"reason".into(), &format!("{reason:?}").into());
+                let _ = Reflect::set(
+                    &v,
+                    &"reason".into(),
+                    &JsValue::from_str(match reason {
+                        SessionCloseReason::ByApplication => "ByApplication",
+                    }),
+                );
                 emit(&slot.listeners, "close", v.into(), out);
             }
         }
@@ -1079,7 +1099,7 @@ fn open_link(shared: &Shared, channel: ChannelId, url: &str) {
         endpoint: url.to_string(),
         tls: url.starts_with("wss://"),
         up: false,
-        sessions: HashMap::new(),
+        sessions: Map::new(),
         next_wire: 0,
         callbacks: vec![onmessage, onclose, onerror],
     };

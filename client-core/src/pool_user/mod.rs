@@ -30,7 +30,13 @@ use crate::wire::{
     PoolHandle, Protocol, TransportProtocol,
 };
 use core::time::Duration;
-use std::collections::{BTreeMap, VecDeque};
+use litemap::LiteMap;
+use std::collections::VecDeque;
+
+/// The pool user's tables (cache, sessions, channels, report buckets) are
+/// small: a sorted `Vec` map keeps `BTreeMap`'s key order at a fraction of
+/// its code size, which matters for the browser build (BENCHMARKS.md).
+type Map<K, V> = LiteMap<K, V>;
 
 /// What [`PoolUser::report_unreachable`] reports.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -143,7 +149,7 @@ struct Outstanding {
 #[derive(Clone, Debug, Default)]
 struct CachedPool {
     selector: PoolSelector,
-    expiry: BTreeMap<PoolElementId, Duration>,
+    expiry: Map<PoolElementId, Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -217,11 +223,11 @@ pub struct PoolUser {
     queue: VecDeque<Request>,
     outstanding: VecDeque<Outstanding>,
     reports: VecDeque<EndpointUnreachable>,
-    cache: BTreeMap<PoolHandle, CachedPool>,
-    sessions: BTreeMap<SessionId, Session>,
-    channels: BTreeMap<ChannelId, Owner>,
+    cache: Map<PoolHandle, CachedPool>,
+    sessions: Map<SessionId, Session>,
+    channels: Map<ChannelId, Owner>,
     eu_total: TokenBucket,
-    eu_per: BTreeMap<(PoolHandle, PoolElementId), TokenBucket>,
+    eu_per: Map<(PoolHandle, PoolElementId), TokenBucket>,
     actions: VecDeque<Action>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -261,10 +267,10 @@ impl PoolUser {
             queue: VecDeque::new(),
             outstanding: VecDeque::new(),
             reports: VecDeque::new(),
-            cache: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            channels: BTreeMap::new(),
-            eu_per: BTreeMap::new(),
+            cache: Map::new(),
+            sessions: Map::new(),
+            channels: Map::new(),
+            eu_per: Map::new(),
             actions: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -830,7 +836,15 @@ impl PoolUser {
     fn report(&mut self, pool_handle: PoolHandle, element: PoolElementId, now: Duration) {
         self.cache_remove(&pool_handle, element);
         if self.eu_per.len() >= MAX_REPORT_BUCKETS {
-            self.eu_per.retain(|_, b| !b.is_full(now));
+            // `is_full` refills the bucket, so it needs `&mut`.
+            let full: Vec<_> = self
+                .eu_per
+                .iter_mut()
+                .filter_map(|(k, b)| b.is_full(now).then(|| k.clone()))
+                .collect();
+            for k in full {
+                self.eu_per.remove(&k);
+            }
         }
         let key = (pool_handle.clone(), element);
         let rate = self.cfg.unreachable_per_element;
