@@ -284,7 +284,24 @@ pub fn element_json(e: &PoolElement) -> serde_json::Value {
         "addresses": e.user_transport.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "carries_control": e.user_transport.carries_control(),
         "policy": summary::policy(&e.policy),
+        "policy_code": policy_words(&e.policy).first(),
+        "policy_values": policy_words(&e.policy).get(1..),
     })
+}
+
+/// The policy as on the wire (RFC 5354 §3.8, RFC 5356): type code, then
+/// its values, e.g. `[0x00000002, 7]` for Weighted Round Robin weight 7.
+fn policy_words(p: &client_core::wire::SelectionPolicy) -> Vec<u32> {
+    use client_core::wire::Codec;
+    let tlv = p.to_bytes();
+    let len = tlv
+        .get(2..4)
+        .map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+    tlv.get(4..len.min(tlv.len()))
+        .unwrap_or_default()
+        .chunks_exact(4)
+        .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        .collect()
 }
 
 pub fn json(pool: &PoolHandle, r: &Resolution) -> serde_json::Value {

@@ -486,3 +486,177 @@ fn sctp_session_fails_over_when_its_pe_is_killed() {
         ms(f) - ms(&lines[lost])
     );
 }
+
+/// One pool element as RSPLIB's `rspterminal -loglevel=5` logs the Handle
+/// Resolution Response it received ("Got 1 items: #1: $id …").
+#[derive(Debug, PartialEq)]
+struct TerminalItem {
+    id: u32,
+    home: u32,
+    life_ms: u64,
+    /// Wire policy type code (`t=$…`).
+    policy_code: u32,
+    weight: u32,
+    /// Raw wire values shown in parentheses: load, load degradation.
+    load: u32,
+    degradation: u32,
+    addresses: std::collections::BTreeSet<String>,
+    port: u16,
+}
+
+/// `0.000%($00000000)…` → the raw value in parentheses.
+fn raw_in_parens(s: &str) -> Option<u32> {
+    let (_, rest) = s.split_once("($")?;
+    u32::from_str_radix(rest.get(..8)?, 16).ok()
+}
+
+fn parse_terminal_item(block: &str) -> Option<TerminalItem> {
+    let after = |key: &str| -> Option<&str> { Some(&block[block.find(key)? + key.len()..]) };
+    let hex = |key: &str| -> Option<u32> {
+        let s = after(key)?;
+        let h: String = s.chars().take_while(char::is_ascii_hexdigit).collect();
+        u32::from_str_radix(&h, 16).ok()
+    };
+    let dec = |key: &str| -> Option<u64> {
+        let s = after(key)?;
+        s.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    };
+    let user = after("userT: {")?;
+    let (addrs, tail) = user.split_once('}')?;
+    Some(TerminalItem {
+        id: hex("#1: $")?,
+        home: hex("home=$")?,
+        life_ms: dec("life=")?,
+        policy_code: hex("t=$")?,
+        weight: u32::try_from(dec("[w=")?).ok()?,
+        load: raw_in_parens(after(" l=")?)?,
+        degradation: raw_in_parens(after("ldeg=")?)?,
+        addresses: addrs.split(',').map(|a| a.trim().to_string()).collect(),
+        port: tail.trim().split('/').next()?.parse().ok()?,
+    })
+}
+
+/// Our decoding of an element as a [`TerminalItem`] (from `resolve --json`).
+fn our_item(e: &serde_json::Value) -> TerminalItem {
+    let values: Vec<u32> = e["policy_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let code = e["policy_code"].as_u64().unwrap() as u32;
+    let (weight, load, degradation) = match code {
+        // Weighted Round Robin / Weighted Random: the weight.
+        0x2 | 0x4 => (values[0], 0, 0),
+        // Least Used: load; Least Used with Degradation: load, degradation.
+        0x4000_0001 => (0, values[0], 0),
+        0x4000_0002 => (0, values[0], values[1]),
+        _ => (0, 0, 0),
+    };
+    TerminalItem {
+        id: e["id"].as_u64().unwrap() as u32,
+        home: e["home_registrar"].as_u64().unwrap() as u32,
+        life_ms: e["registration_life_ms"].as_u64().unwrap(),
+        policy_code: code,
+        weight,
+        load,
+        degradation,
+        addresses: e["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect(),
+        port: e["port"].as_u64().unwrap() as u16,
+    }
+}
+
+/// RSPLIB's own pool user (`rspterminal`) and ours, taking turns at
+/// registrar 3: the PE rspterminal is handed is the one our decoded
+/// round-robin order predicts (the registrar advances its RR position by
+/// one per request), and for pools with policy values (Weighted Round
+/// Robin weights 7 and 3, Least Used with Degradation 0.25) every field
+/// rspterminal logs, policy type and raw values included, equals ours.
+#[test]
+fn rspterminal_sees_the_rotation_and_policy_values_we_decode() {
+    let lab = lab();
+    let out = lab
+        .exec(
+            "sh",
+            &["-c", include_str!("rspterminal_compare.sh")],
+            Duration::from_secs(90),
+        )
+        .expect("exec comparison script");
+    let text: String = {
+        // rspterminal colours its log: drop ANSI escapes.
+        let mut s = String::new();
+        let mut esc = false;
+        for c in out.stdout.chars() {
+            match (esc, c) {
+                (false, '\u{1b}') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, c) => s.push(c),
+            }
+        }
+        s
+    };
+    assert!(
+        !text.contains("=== timeout"),
+        "pools not registered:\n{text}"
+    );
+    let sections: Vec<(&str, &str)> = text
+        .split("=== ")
+        .skip(1)
+        .map(|s| s.split_once('\n').unwrap_or((s, "")))
+        .collect();
+    assert_eq!(sections.len(), 8, "{text}\n{}", out.stderr);
+    let ours = |i: usize| -> Vec<serde_json::Value> {
+        let (head, body) = sections[i];
+        assert!(head.starts_with("ours"), "{head}");
+        let v: serde_json::Value =
+            serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{head}: {e}: {body}"));
+        v["elements"].as_array().unwrap().clone()
+    };
+    let theirs = |i: usize| -> TerminalItem {
+        let (head, body) = sections[i];
+        assert!(head.starts_with("rspterminal"), "{head}");
+        parse_terminal_item(body).unwrap_or_else(|| panic!("{head}: no item in\n{body}"))
+    };
+    // Rotation on EchoPool (Round Robin, 4 PEs).
+    let a: Vec<TerminalItem> = ours(0).iter().map(our_item).collect();
+    assert_eq!(a.len(), 4);
+    let t1 = theirs(1);
+    let b: Vec<TerminalItem> = ours(2).iter().map(our_item).collect();
+    let t2 = theirs(3);
+    let ids = |v: &[TerminalItem]| v.iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(t1, a[1], "rspterminal after our first resolution");
+    let mut rotated = ids(&a);
+    rotated.rotate_left(2);
+    assert_eq!(ids(&b), rotated, "our second resolution");
+    assert_eq!(t2, a[3], "rspterminal after our second resolution");
+    // Policy values: every element rspterminal gets is one we decoded,
+    // field for field.
+    for (i, pool) in [(4, "WrrPool"), (6, "LudPool")] {
+        let ours: Vec<TerminalItem> = ours(i).iter().map(our_item).collect();
+        let t = theirs(i + 1);
+        assert!(
+            ours.contains(&t),
+            "{pool}: rspterminal got {t:?}, we decoded {ours:?}"
+        );
+    }
+    let wrr: Vec<TerminalItem> = ours(4).iter().map(our_item).collect();
+    let mut weights: Vec<u32> = wrr.iter().map(|e| e.weight).collect();
+    weights.sort();
+    assert_eq!(weights, vec![3, 7]);
+    assert!(wrr.iter().all(|e| e.policy_code == 2));
+    let lud = our_item(&ours(6)[0]);
+    assert_eq!(
+        (lud.policy_code, lud.degradation),
+        (0x4000_0002, 0x4000_0000)
+    );
+}
