@@ -15,6 +15,12 @@
 
 mod dto;
 
+// SAFETY: this module is built without threads (no atomics target
+// feature), the one condition of `TalckWasm::new_global`.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+
 use std::cell::RefCell;
 // A sorted-Vec map, as in client-core: these tables hold a handful of
 // entries, and hashbrown would add ~13 KB of code to the browser download.

@@ -274,6 +274,21 @@ fn decode_asap(
     })
 }
 
+/// Without the `enrp` feature (the browser build: a gateway never relays
+/// ENRP, RFC 5353 is registrar-to-registrar) every ENRP message decodes as
+/// [`EnrpMessage::Unknown`] with its body kept, as an unknown type would.
+#[cfg(not(feature = "enrp"))]
+fn decode_enrp(
+    ty: u8,
+    fl: u8,
+    body: &[u8],
+    r: &mut Reader<'_>,
+    _ctx: &mut Ctx<'_>,
+) -> Result<EnrpMessage, DecodeError> {
+    Ok(EnrpMessage::Unknown(unknown(ty, fl, body, r)))
+}
+
+#[cfg(feature = "enrp")]
 fn decode_enrp(
     ty: u8,
     fl: u8,

@@ -563,6 +563,8 @@ impl<'a> Reader<'a> {
         pool_handle_value(&t, ctx.limits)
     }
 
+    // Only ENRP messages carry these.
+    #[cfg(feature = "enrp")]
     pub fn opt_pool_handle(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -679,6 +681,8 @@ impl<'a> Reader<'a> {
         }
     }
 
+    // Only ENRP messages carry these.
+    #[cfg(feature = "enrp")]
     pub fn checksum(&mut self, ctx: &mut Ctx<'_>) -> Result<u16, DecodeError> {
         let t = self.expect(ctx, pt::PE_CHECKSUM)?;
         let v = t.fixed(2)?;
