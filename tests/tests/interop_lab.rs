@@ -660,3 +660,53 @@ fn rspterminal_sees_the_rotation_and_policy_values_we_decode() {
         (0x4000_0002, 0x4000_0000)
     );
 }
+
+/// The native mode — what `rserpool lab up` does on a host whose kernel
+/// has SCTP — run where such a kernel exists here: inside the VM, from the
+/// same binaries. It brings the whole topology up (direct SCTP and the
+/// gateway with its own certificates both resolve EchoPool) and `lab down`
+/// leaves no registrar, PE, gateway or agent behind.
+#[test]
+fn native_mode_runs_where_the_kernel_has_sctp_and_leaves_nothing_behind() {
+    let lab = lab();
+    // The VM lab's processes hold the registrar addresses: stop them (the
+    // next test's guard restarts them).
+    for p in lab.status().expect("status") {
+        lab.kill(&p.name).expect("kill");
+    }
+    let out = lab
+        .exec(
+            "sh",
+            &["-c", include_str!("native_in_vm.sh")],
+            Duration::from_secs(150),
+        )
+        .expect("exec native lab script");
+    let sections: std::collections::BTreeMap<&str, &str> = out
+        .stdout
+        .split("=== ")
+        .skip(1)
+        .filter_map(|s| s.split_once('\n'))
+        .collect();
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    let up: serde_json::Value = serde_json::from_str(
+        sections["up"]
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("no lab up output:\n{all}")),
+    )
+    .unwrap_or_else(|e| panic!("lab up JSON: {e}\n{all}"));
+    assert!(
+        up["agent"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{up}"
+    );
+    for how in ["sctp", "wss"] {
+        let v: serde_json::Value = serde_json::from_str(sections[how].trim())
+            .unwrap_or_else(|e| panic!("{how} resolve: {e}\n{all}"));
+        assert_eq!(
+            resolved_elements(&v).map(|e| e.len()),
+            Some(4),
+            "{how}: {v}"
+        );
+    }
+    assert_eq!(sections["left"].trim(), "", "left behind:\n{all}");
+}
