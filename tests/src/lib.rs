@@ -68,14 +68,49 @@ fn restore(lab: &Lab) {
     }
     let n = lab.topology().registrars.len();
     let expected = lab.topology().expected_pools();
+    // Every registrar lists the expected number of PEs per pool, they all
+    // list the same ones, and a process listens on every listed PE's port:
+    // a killed PE that has not expired yet plus three live ones also make
+    // four.
     wait_until(
         Duration::from_secs(60),
         "full topology at every registrar",
         || {
+            let live = lab
+                .exec("cat", &["/proc/net/sctp/eps"], Duration::from_secs(10))
+                .map(|o| o.stdout)
+                .unwrap_or_default();
+            let listening = |port: u16| {
+                let port = port.to_string();
+                live.lines()
+                    .any(|l| l.split_whitespace().nth(5) == Some(port.as_str()))
+            };
+            let mut seen: Option<Vec<(String, Vec<u32>)>> = None;
             (1..=n).all(|i| {
-                lab.pools_at_registrar(i)
-                    .map(|m| expected.iter().all(|(p, c)| m.get(p) == Some(c)))
-                    .unwrap_or(false)
+                let Ok(out) = lab.exec(
+                    "hsdump",
+                    &[&format!("10.1.0.{i}:9901")],
+                    Duration::from_secs(10),
+                ) else {
+                    return false;
+                };
+                let mut pools = Vec::new();
+                for (pool, count) in &expected {
+                    let Some(p) = parse_hsdump(&out.stdout, pool) else {
+                        return false;
+                    };
+                    if p.elements.len() != *count || !p.elements.iter().all(|e| listening(e.port)) {
+                        return false;
+                    }
+                    pools.push((pool.clone(), p.elements.iter().map(|e| e.id).collect()));
+                }
+                match &seen {
+                    None => {
+                        seen = Some(pools);
+                        true
+                    }
+                    Some(first) => *first == pools,
+                }
             })
         },
     );
@@ -178,13 +213,19 @@ pub fn parse_hsdump(text: &str, pool: &str) -> Option<DumpedPool> {
 /// port from /proc/net/sctp/eps, and the process that owns the socket.
 pub fn pe_process(lab: &Lab, id: u32) -> anyhow::Result<String> {
     use anyhow::Context;
-    let dump = lab.exec("hsdump", &["10.1.0.1:9901"], Duration::from_secs(10))?;
-    let pool = parse_hsdump(&dump.stdout, "EchoPool").context("no EchoPool in hsdump")?;
-    let pe = pool
-        .elements
-        .iter()
-        .find(|e| e.id == id)
-        .with_context(|| format!("PE ${id:08x} not in hsdump"))?;
+    // Any registrar that lists it (one that was just restarted may still
+    // be catching up over ENRP).
+    let mut found = None;
+    for i in 1..=lab.topology().registrars.len() {
+        let ep = format!("10.1.0.{i}:9901");
+        let dump = lab.exec("hsdump", &[&ep], Duration::from_secs(10))?;
+        found = parse_hsdump(&dump.stdout, "EchoPool")
+            .and_then(|p| p.elements.into_iter().find(|e| e.id == id));
+        if found.is_some() {
+            break;
+        }
+    }
+    let pe = found.with_context(|| format!("PE ${id:08x} not in any registrar's hsdump"))?;
     let script = format!(
         "ino=$(awk -v p={port} '$6 == p {{ print $8 }}' /proc/net/sctp/eps | head -1); \
          [ -n \"$ino\" ] || exit 1; \
@@ -203,6 +244,107 @@ pub fn pe_process(lab: &Lab, id: u32) -> anyhow::Result<String> {
         .find(|p| p.pid == Some(pid))
         .map(|p| p.name)
         .with_context(|| format!("pid {pid} (PE ${id:08x}) is not a lab process"))
+}
+
+/// `rserpool probe resolve-loop EchoPool` inside the lab (registrar 1,
+/// then 2), with registrar 1 killed `kill_after` into the loop. Returns
+/// the loop's exit code and JSON lines (one per resolution, then a summary).
+pub fn resolve_loop_with_registrar_kill(
+    lab: &Lab,
+    count: u32,
+    interval_ms: u64,
+    kill_after: Duration,
+) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let (count, interval) = (count.to_string(), interval_ms.to_string());
+    let out = std::thread::scope(|s| {
+        let looping = s.spawn(|| {
+            lab.exec(
+                "rserpool",
+                &[
+                    "--json",
+                    "probe",
+                    "resolve-loop",
+                    "EchoPool",
+                    "--count",
+                    &count,
+                    "--interval",
+                    &interval,
+                    "-r",
+                    "sctp://10.1.0.1:3863",
+                    "-r",
+                    "sctp://10.1.0.2:3863",
+                ],
+                Duration::from_secs(120),
+            )
+        });
+        std::thread::sleep(kill_after);
+        lab.kill_registrar(1).expect("kill registrar-1");
+        looping
+            .join()
+            .expect("loop thread")
+            .expect("exec resolve-loop")
+    });
+    (
+        out.code,
+        json_lines(&out.stdout),
+        format!("{}\n{}", out.stdout, out.stderr),
+    )
+}
+
+/// A direct-SCTP `rserpool session` to EchoPool inside the lab that sends
+/// `ping-0` … `ping-{lines-1}` every 50 ms; once it echoes, the serving
+/// PE's process is killed (SIGKILL). Returns the first PE and the
+/// session's JSON lines and stderr.
+pub fn session_with_pe_kill(lab: &Lab, lines: u32) -> (String, Vec<serde_json::Value>, String) {
+    // Files of their own per run: a poll must never read an earlier run's.
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (log, err) = (
+        format!("/tmp/session-{}-{run}.jsonl", std::process::id()),
+        format!("/tmp/session-{}-{run}.err", std::process::id()),
+    );
+    let script = format!(
+        "(i=0; while [ $i -lt {lines} ]; do echo ping-$i; i=$((i+1)); sleep 0.05; done) \
+         | rserpool --json session EchoPool -r sctp://10.1.0.2:3863 --linger 1000 \
+         > {log} 2> {err}; echo \"exit=$?\" >> {err}"
+    );
+    let first = std::thread::scope(|s| {
+        let session = s.spawn(|| lab.exec("sh", &["-c", &script], Duration::from_secs(120)));
+        let mut first = None;
+        wait_until(Duration::from_secs(20), "the session's first echo", || {
+            let o = lab.exec("cat", &[&log], Duration::from_secs(5)).unwrap();
+            first = json_lines(&o.stdout)
+                .into_iter()
+                .find(|l| l["event"] == "data")
+                .and_then(|l| l["pe"].as_str().map(str::to_string));
+            first.is_some()
+        });
+        let first = first.expect("first PE");
+        let id = u32::from_str_radix(first.trim_start_matches("0x"), 16).expect("hex PE id");
+        let name = pe_process(lab, id).expect("the serving PE's process");
+        lab.kill(&name).expect("kill the serving PE");
+        session
+            .join()
+            .expect("session thread")
+            .expect("exec session");
+        first
+    });
+    let cat = |f: &str| {
+        lab.exec("cat", &[f], Duration::from_secs(5))
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    };
+    (first, json_lines(&cat(&log)), cat(&err))
+}
+
+/// From a session's JSON lines: milliseconds from the loss of its PE
+/// (`pe-lost`) to the failover notice and to the next echo.
+pub fn failover_times(lines: &[serde_json::Value]) -> Option<(f64, f64)> {
+    let lost = lines.iter().position(|l| l["event"] == "pe-lost")?;
+    let notice = lines[lost..].iter().find(|l| l["event"] == "failover")?;
+    let echo = lines[lost..].iter().find(|l| l["event"] == "data")?;
+    let t = |l: &serde_json::Value| l["t_ms"].as_f64();
+    Some((t(notice)? - t(&lines[lost])?, t(echo)? - t(&lines[lost])?))
 }
 
 /// Every line of `--json` output as a JSON value (panics naming the line).

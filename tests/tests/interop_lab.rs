@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use rserpool_tests::{
-    json_lines, lab, parse_hsdump, pe_process, resolved_elements, wait_until, DumpedPool,
+    failover_times, json_lines, lab, parse_hsdump, pe_process, resolve_loop_with_registrar_kill,
+    resolved_elements, session_with_pe_kill, wait_until, DumpedPool,
 };
 
 fn hsdump(lab: &rserpool_lab::Lab, i: usize) -> DumpedPool {
@@ -105,45 +106,18 @@ fn killed_pe_disappears_at_every_registrar() {
 #[test]
 fn registrar_kill_during_resolutions_fails_over_without_an_error() {
     let lab = lab();
-    let out = std::thread::scope(|s| {
-        let looping = s.spawn(|| {
-            lab.exec(
-                "rserpool",
-                &[
-                    "--json",
-                    "probe",
-                    "resolve-loop",
-                    "EchoPool",
-                    "--count",
-                    "40",
-                    "--interval",
-                    "100",
-                    "-r",
-                    "sctp://10.1.0.1:3863",
-                    "-r",
-                    "sctp://10.1.0.2:3863",
-                ],
-                Duration::from_secs(60),
-            )
-        });
-        std::thread::sleep(Duration::from_millis(1500));
-        lab.kill_registrar(1).expect("kill registrar-1");
-        looping
-            .join()
-            .expect("loop thread")
-            .expect("exec resolve-loop")
-    });
-    let lines = json_lines(&out.stdout);
-    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let (code, lines, text) =
+        resolve_loop_with_registrar_kill(&lab, 40, 100, Duration::from_millis(1500));
+    assert_eq!(code, Some(0), "{text}");
     let summary = lines.last().expect("summary line");
     assert_eq!(summary["summary"], true, "{summary}");
-    assert_eq!(summary["failures"], 0, "{}", out.stdout);
-    assert_eq!(summary["registrar_changes"], 1, "{}", out.stdout);
+    assert_eq!(summary["failures"], 0, "{text}");
+    assert_eq!(summary["registrar_changes"], 1, "{text}");
     let runs = &lines[..lines.len() - 1];
     assert_eq!(runs.len(), 40);
     assert_eq!(runs[0]["registrar"], "sctp://10.1.0.1:3863");
     assert_eq!(runs[39]["registrar"], "sctp://10.1.0.2:3863");
-    assert!(runs.iter().all(|r| r["elements"] == 4), "{}", out.stdout);
+    assert!(runs.iter().all(|r| r["elements"] == 4), "{text}");
     eprintln!(
         "registrar kill: first resolution after the loss took {} ms (max latency {} ms over 40)",
         summary["recovery_latency_ms"], summary["max_latency_ms"]
@@ -403,50 +377,17 @@ fn malformed_messages_get_rsplib_errors_and_our_pool_user_survives_the_answers()
 #[test]
 fn sctp_session_fails_over_when_its_pe_is_killed() {
     let lab = lab();
-    let script = "(i=0; while [ $i -lt 120 ]; do echo ping-$i; i=$((i+1)); sleep 0.05; done) \
-        | rserpool --json session EchoPool -r sctp://10.1.0.2:3863 --linger 1000 \
-        > /tmp/session.jsonl 2> /tmp/session.err; echo \"exit=$?\" >> /tmp/session.err";
-    let out = std::thread::scope(|s| {
-        let session = s.spawn(|| lab.exec("sh", &["-c", script], Duration::from_secs(60)));
-        // The session's first PE, once it echoes.
-        let mut first = None;
-        wait_until(Duration::from_secs(20), "the session's first echo", || {
-            let o = lab
-                .exec("cat", &["/tmp/session.jsonl"], Duration::from_secs(5))
-                .unwrap();
-            first = json_lines(&o.stdout)
-                .into_iter()
-                .find(|l| l["event"] == "data")
-                .and_then(|l| l["pe"].as_str().map(str::to_string));
-            first.is_some()
-        });
-        let first = first.unwrap();
-        let id = u32::from_str_radix(first.trim_start_matches("0x"), 16).unwrap();
-        let name = pe_process(&lab, id).expect("the serving PE's process");
-        lab.kill(&name).expect("kill the serving PE");
-        session
-            .join()
-            .expect("session thread")
-            .expect("exec session");
-        (
-            first,
-            lab.exec("cat", &["/tmp/session.jsonl"], Duration::from_secs(5))
-                .unwrap(),
-            lab.exec("cat", &["/tmp/session.err"], Duration::from_secs(5))
-                .unwrap(),
-        )
-    });
-    let (first, log, err) = out;
-    assert!(
-        err.stdout.contains("exit=0"),
-        "{}\n{}",
-        log.stdout,
-        err.stdout
-    );
-    let lines = json_lines(&log.stdout);
+    let (first, lines, err) = session_with_pe_kill(&lab, 120);
+    let log = || {
+        lines
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(err.contains("exit=0"), "{}\n{err}", log());
     let at = |pred: &dyn Fn(&serde_json::Value) -> bool| lines.iter().position(pred);
-    let lost =
-        at(&|l| l["event"] == "pe-lost").unwrap_or_else(|| panic!("no pe-lost:\n{}", log.stdout));
+    let lost = at(&|l| l["event"] == "pe-lost").unwrap_or_else(|| panic!("no pe-lost:\n{}", log()));
     assert_eq!(lines[lost]["pe"], first.as_str());
     let failover = at(&|l| l["event"] == "failover").expect("a failover notice");
     assert!(failover > lost);
@@ -478,12 +419,10 @@ fn sctp_session_fails_over_when_its_pe_is_killed() {
         "echo order: {echoed:?}"
     );
     assert_eq!(echoed.last(), Some(&119), "the last line was echoed");
-    let ms = |l: &serde_json::Value| l["t_ms"].as_f64().unwrap();
+    let (to_notice, to_echo) = failover_times(&lines).expect("failover times");
     eprintln!(
-        "direct SCTP session failover: PE {first} lost -> next echo from {} after {:.1} ms (failover notice after {:.1} ms)",
-        f["to"],
-        ms(next) - ms(&lines[lost]),
-        ms(f) - ms(&lines[lost])
+        "direct SCTP session failover: PE {first} lost -> next echo from {} after {to_echo:.1} ms (failover notice after {to_notice:.1} ms)",
+        f["to"]
     );
 }
 
