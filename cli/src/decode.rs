@@ -193,12 +193,8 @@ pub fn run(args: &DecodeArgs, json: bool, out: &mut dyn Write) -> Result<(), Cli
     let mut failed = 0usize;
     for r in &records {
         let line = if json { r.json().to_string() } else { r.text() };
-        match writeln!(out, "{line}") {
-            Ok(()) => {}
-            // `rserpool decode … | head`: the reader has seen enough.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            Err(e) => return Err(CliError::new(ExitStatus::Failure, e.into())),
-        }
+        // A reader that has seen enough (`| head`) is main's business.
+        writeln!(out, "{line}").map_err(|e| CliError::new(ExitStatus::Failure, e.into()))?;
         if r.result.is_err() {
             failed += 1;
         }

@@ -221,3 +221,19 @@ fn session_without_a_reachable_registrar_fails_with_a_reason() {
     };
     assert_eq!(o.status.code(), Some(expected), "{err}");
 }
+
+#[test]
+fn output_cut_short_by_the_reader_ends_quietly() {
+    // `rserpool decode … | head -0`: the reader is gone before the first
+    // line. Like a Unix filter, stop without an error message.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_rserpool"))
+        .args(["decode", HANDLE_RESOLUTION])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run rserpool");
+    assert_eq!(stderr(&o), "");
+    assert_eq!(o.status.code(), Some(0));
+}

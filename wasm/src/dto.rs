@@ -1,8 +1,6 @@
-//! The JavaScript-facing shapes of results and events. They become plain
-//! objects through [`ToJs`] (camelCase keys, `null` for an absent value)
-//! whose TypeScript types are written out in `lib.rs` (`TS_TYPES`); keep
-//! both in step. Built by hand with `Reflect::set` rather than serde +
-//! serde-wasm-bindgen: the same objects for less code in the download.
+//! The JavaScript-facing shapes of results and events. They are plain
+//! objects (serde-wasm-bindgen) whose TypeScript types are written out in
+//! `lib.rs` (`TS_TYPES`); keep both in step.
 
 use client_core::pool_user::{
     CloseReason, FailoverReason, PathSecurity, ReportLimit, ResolveError,
@@ -10,37 +8,12 @@ use client_core::pool_user::{
 use client_core::wire::{
     consts::policy_code as pc, policy_words, Message, PoolElement, PoolHandle, TransportProtocol,
 };
-use js_sys::{Array, Object, Reflect};
-use wasm_bindgen::JsValue;
-
-/// Conversion to the plain JS object the API documents.
-pub trait ToJs {
-    fn to_js(&self) -> JsValue;
-}
-
-/// `{ k1: v1, k2: v2, ... }`.
-fn object(fields: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in fields {
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-    }
-    o.into()
-}
-
-fn strings(v: &[String]) -> JsValue {
-    v.iter()
-        .map(|s| JsValue::from_str(s))
-        .collect::<Array>()
-        .into()
-}
-
-fn num(n: impl Into<f64>) -> JsValue {
-    JsValue::from_f64(n.into())
-}
+use serde::Serialize;
 
 /// A pool element as `resolve` returns it (RFC 5354 §2.2: identifier, home
 /// registrar, user transport, member selection policy, registration life).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct ElementDto {
     /// "0x0e000001" — the PE identifier in hex, as RSPLIB's tools print it.
     pub identifier: String,
@@ -57,9 +30,9 @@ pub struct ElementDto {
 
 /// RFC 5356 policy: its name, the code on the wire and the parameter words
 /// in wire order (weight, priority, load, degradation...).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct PolicyDto {
-    /// `type` in JS.
+    #[serde(rename = "type")]
     pub kind: &'static str,
     pub code: u32,
     pub values: Vec<u32>,
@@ -121,7 +94,8 @@ impl From<&PoolElement> for ElementDto {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct SecurityDto {
     pub transport: String,
     pub tls: bool,
@@ -141,7 +115,8 @@ impl From<&PathSecurity> for SecurityDto {
 }
 
 /// RFC 5355 §2.9 failover notice for the application.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct FailoverDto {
     pub old_element: String,
     pub new_element: String,
@@ -170,13 +145,15 @@ pub fn failover_reason(r: &FailoverReason) -> String {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct RegistrarChangeDto {
     pub from: Option<String>,
     pub to: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct ReportSuppressedDto {
     pub pool_handle: String,
     pub element: String,
@@ -191,7 +168,8 @@ pub fn report_limit(l: ReportLimit) -> &'static str {
 }
 
 /// One ASAP message sent or received, for the lab's sequence chart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct TraceDto {
     pub direction: &'static str,
     pub channel: u64,
@@ -229,102 +207,6 @@ pub fn resolve_error_code(e: &ResolveError) -> &'static str {
 
 pub fn handle_text(h: &PoolHandle) -> String {
     h.to_string()
-}
-
-impl ToJs for ElementDto {
-    fn to_js(&self) -> JsValue {
-        object(&[
-            ("identifier", JsValue::from_str(&self.identifier)),
-            ("identifierValue", num(self.identifier_value)),
-            ("homeRegistrar", JsValue::from_str(&self.home_registrar)),
-            ("addresses", strings(&self.addresses)),
-            ("port", num(self.port)),
-            ("transport", JsValue::from_str(self.transport)),
-            ("transportUse", JsValue::from_str(self.transport_use)),
-            ("policy", self.policy.to_js()),
-            ("registrationLifeMs", num(self.registration_life_ms)),
-        ])
-    }
-}
-
-impl ToJs for PolicyDto {
-    fn to_js(&self) -> JsValue {
-        let values: Array = self.values.iter().map(|&v| num(v)).collect();
-        object(&[
-            ("type", JsValue::from_str(self.kind)),
-            ("code", num(self.code)),
-            ("values", values.into()),
-        ])
-    }
-}
-
-impl ToJs for SecurityDto {
-    fn to_js(&self) -> JsValue {
-        object(&[
-            ("transport", JsValue::from_str(&self.transport)),
-            ("tls", JsValue::from_bool(self.tls)),
-            (
-                "authenticatedPeer",
-                self.authenticated_peer
-                    .as_deref()
-                    .map_or(JsValue::NULL, JsValue::from_str),
-            ),
-            ("viaGateway", JsValue::from_bool(self.via_gateway)),
-        ])
-    }
-}
-
-impl ToJs for FailoverDto {
-    fn to_js(&self) -> JsValue {
-        object(&[
-            ("oldElement", JsValue::from_str(&self.old_element)),
-            ("newElement", JsValue::from_str(&self.new_element)),
-            ("reason", JsValue::from_str(&self.reason)),
-            ("failedElements", strings(&self.failed_elements)),
-            ("cookieReplayed", JsValue::from_bool(self.cookie_replayed)),
-            ("securityChanged", JsValue::from_bool(self.security_changed)),
-            ("oldSecurity", self.old_security.to_js()),
-            ("newSecurity", self.new_security.to_js()),
-        ])
-    }
-}
-
-impl ToJs for RegistrarChangeDto {
-    fn to_js(&self) -> JsValue {
-        object(&[
-            (
-                "from",
-                self.from
-                    .as_deref()
-                    .map_or(JsValue::NULL, JsValue::from_str),
-            ),
-            ("to", JsValue::from_str(&self.to)),
-        ])
-    }
-}
-
-impl ToJs for ReportSuppressedDto {
-    fn to_js(&self) -> JsValue {
-        object(&[
-            ("poolHandle", JsValue::from_str(&self.pool_handle)),
-            ("element", JsValue::from_str(&self.element)),
-            ("limit", JsValue::from_str(self.limit)),
-        ])
-    }
-}
-
-impl ToJs for TraceDto {
-    fn to_js(&self) -> JsValue {
-        object(&[
-            ("direction", JsValue::from_str(self.direction)),
-            // Channel numbers and lengths stay far below 2^53.
-            ("channel", JsValue::from_f64(self.channel as f64)),
-            ("atMs", JsValue::from_f64(self.at_ms)),
-            ("name", JsValue::from_str(self.name)),
-            ("typeCode", num(self.type_code)),
-            ("length", JsValue::from_f64(self.length as f64)),
-        ])
-    }
 }
 
 #[cfg(test)]

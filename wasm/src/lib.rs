@@ -35,6 +35,7 @@ use client_core::pool_user::{
 };
 use client_core::wire::PoolHandle;
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, MessageEvent, WebSocket};
@@ -259,8 +260,9 @@ fn js_error(code: &str, message: &str) -> JsValue {
     e.into()
 }
 
-fn to_js<T: dto::ToJs>(v: &T) -> JsValue {
-    v.to_js()
+fn to_js<T: Serialize>(v: &T) -> JsValue {
+    let ser = serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true);
+    v.serialize(&ser).unwrap_or(JsValue::NULL)
 }
 
 /// `performance.now()` from the global object (window, worker or Node).
