@@ -2,16 +2,11 @@
 //! either directly over SCTP to a registrar or through a gateway over wss.
 //! Run both inside the same lab environment to compare (`lab-bench gateway`).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use client_core::gateway_protocol::{Frame, NoticeCode, SUBPROTOCOL};
-use client_core::wire::{self, AsapMessage, HandleResolution, Message, PoolHandle, Protocol};
-use futures_util::{SinkExt, StreamExt};
+use anyhow::{bail, Result};
+use client_core::wire::{self, AsapMessage, Message, Protocol};
 use serde::Serialize;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message as Ws;
 
 #[derive(Debug, Serialize)]
 pub struct BenchResult {
@@ -23,14 +18,6 @@ pub struct BenchResult {
     pub p99_us: u64,
     pub max_us: u64,
     pub per_second: f64,
-}
-
-fn hr(pool: &str) -> Vec<u8> {
-    Message::Asap(AsapMessage::HandleResolution(HandleResolution {
-        pool_handle: PoolHandle::from(pool),
-        option: None,
-    }))
-    .to_bytes()
 }
 
 fn elements(bytes: &[u8]) -> Result<usize> {
@@ -70,7 +57,7 @@ fn summarise(via: &str, mut lat: Vec<Duration>, total: Duration, last: usize) ->
 #[cfg(target_os = "linux")]
 pub async fn direct(registrar: std::net::SocketAddr, pool: &str, n: usize) -> Result<BenchResult> {
     let a = rserpool_sctp::SctpAssociation::connect(&[registrar]).await?;
-    let req = hr(pool);
+    let req = crate::client::handle_resolution(pool);
     let mut lat = Vec::with_capacity(n);
     let mut last = 0;
     let t0 = Instant::now();
@@ -91,67 +78,18 @@ pub async fn via_gateway(
     pool: &str,
     n: usize,
 ) -> Result<BenchResult> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_file_iter(ca)? {
-        roots.add(c?)?;
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let mut req = url.into_client_request()?;
-    req.headers_mut()
-        .insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
-        req,
-        None,
-        true,
-        Some(tokio_tungstenite::Connector::Rustls(Arc::new(tls))),
-    )
-    .await
-    .with_context(|| format!("connecting to {url}"))?;
-    // Hello, then RegistrarUp.
-    loop {
-        let Some(Ok(Ws::Binary(b))) = ws.next().await else {
-            bail!("gateway closed before registrar-up")
-        };
-        match Frame::decode(&b)? {
-            Frame::Notice {
-                code: NoticeCode::RegistrarUp,
-                ..
-            } => break,
-            Frame::Notice { code, text, .. } => bail!("gateway: {} {text}", code.slug()),
-            _ => {}
-        }
-    }
-    let frame = Ws::Binary(Frame::registrar(hr(pool)).encode().into());
+    let tls = crate::client::tls_trusting(ca)?;
+    let mut c = crate::client::Client::connect_ready(url, tls, &Default::default()).await?;
     let mut lat = Vec::with_capacity(n);
     let mut last = 0;
     let t0 = Instant::now();
     for _ in 0..n {
         let t = Instant::now();
-        ws.send(frame.clone()).await?;
-        loop {
-            let Some(Ok(m)) = ws.next().await else {
-                bail!("gateway closed")
-            };
-            let Ws::Binary(b) = m else { continue };
-            match Frame::decode(&b)? {
-                Frame::Message {
-                    channel: 0,
-                    payload,
-                    ..
-                } => {
-                    last = elements(&payload)?;
-                    break;
-                }
-                Frame::Notice { code, text, .. } => bail!("gateway: {} {text}", code.slug()),
-                _ => {}
-            }
+        let h = c.resolve(pool).await?;
+        if let Some(e) = h.error {
+            bail!("registrar answered with an error: {e:?}");
         }
+        last = h.elements.len();
         lat.push(t.elapsed());
     }
     Ok(summarise("gateway-wss", lat, t0.elapsed(), last))

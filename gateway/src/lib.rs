@@ -7,12 +7,14 @@
 //! * [`session`]: one registrar association per WebSocket session, role
 //!   enforcement, no open proxy, rate limits, typed notices.
 //! * [`upstream`]: kernel SCTP associations (or test fakes).
+//! * [`client`]: a frame-level client of the subprotocol (bench, tests).
 //!
 //! The wire protocol is `client_core::gateway_protocol`
 //! (`docs/gateway-protocol.md`).
 
 pub mod bench;
 pub mod certs;
+pub mod client;
 pub mod config;
 pub mod metrics;
 pub mod server;

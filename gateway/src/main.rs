@@ -45,6 +45,50 @@ struct Args {
     hr_per_second: Option<f64>,
     #[arg(long)]
     hr_burst: Option<u32>,
+    /// Endpoint Unreachable reports per second per session (and --eu-burst).
+    #[arg(long)]
+    eu_per_second: Option<f64>,
+    #[arg(long)]
+    eu_burst: Option<u32>,
+    /// Largest frame payload in bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_payload: Option<usize>,
+    /// Pool-element sessions open at once per WebSocket session.
+    #[arg(long)]
+    max_sessions: Option<usize>,
+    /// WebSocket sessions open at once, in total.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// WebSocket sessions open at once per client address.
+    #[arg(long)]
+    max_connections_per_ip: Option<usize>,
+    /// TLS + WebSocket handshake deadline.
+    #[arg(long, value_name = "MS")]
+    handshake_timeout_ms: Option<u64>,
+    /// Close a session after this long without a frame from the client.
+    #[arg(long, value_name = "MS")]
+    idle_timeout_ms: Option<u64>,
+}
+
+impl Args {
+    /// Flags override the configuration file's limits.
+    fn apply_limits(&self, l: &mut rserpool_gateway::Limits) {
+        fn set<T: Copy>(dst: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        }
+        set(&mut l.hr_per_second, self.hr_per_second);
+        set(&mut l.hr_burst, self.hr_burst);
+        set(&mut l.eu_per_second, self.eu_per_second);
+        set(&mut l.eu_burst, self.eu_burst);
+        set(&mut l.max_payload, self.max_payload);
+        set(&mut l.max_sessions, self.max_sessions);
+        set(&mut l.max_connections, self.max_connections);
+        set(&mut l.max_connections_per_ip, self.max_connections_per_ip);
+        set(&mut l.handshake_timeout_ms, self.handshake_timeout_ms);
+        set(&mut l.idle_timeout_ms, self.idle_timeout_ms);
+    }
 }
 
 #[derive(Subcommand)]
@@ -129,6 +173,7 @@ fn main() -> Result<()> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    args.apply_limits(&mut cfg.limits);
     if let Some(l) = args.listen {
         cfg.listen = l;
     }
@@ -147,12 +192,6 @@ fn main() -> Result<()> {
     }
     if !args.origins.is_empty() {
         cfg.allowed_origins = args.origins;
-    }
-    if let Some(r) = args.hr_per_second {
-        cfg.limits.hr_per_second = r;
-    }
-    if let Some(b) = args.hr_burst {
-        cfg.limits.hr_burst = b;
     }
     if args.bearer_token.is_some() {
         cfg.bearer_token = args.bearer_token;

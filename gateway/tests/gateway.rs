@@ -561,19 +561,7 @@ async fn tls_1_1_clients_are_refused() {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    let mut hello = vec![
-        0x01, 0, 0, 0, // handshake type ClientHello, length (patched below)
-        0x03, 0x02, // client_version TLS 1.1
-    ];
-    hello.extend_from_slice(&[0u8; 32]); // random
-    hello.push(0); // session id
-    hello.extend_from_slice(&[0x00, 0x02, 0x00, 0x2f]); // one cipher suite
-    hello.extend_from_slice(&[0x01, 0x00]); // null compression
-    let len = hello.len() - 4;
-    hello[1..4].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
-    let mut record = vec![0x16, 0x03, 0x01];
-    record.extend_from_slice(&(hello.len() as u16).to_be_bytes());
-    record.extend_from_slice(&hello);
+    let record = rserpool_gateway::client::legacy_client_hello(0x0302);
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     s.write_all(&record).await.unwrap();
     let mut buf = [0u8; 64];

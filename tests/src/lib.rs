@@ -6,6 +6,7 @@ use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rserpool_lab::proto::RunState;
+use rserpool_lab::topology::Topology;
 use rserpool_lab::{Lab, LabOptions};
 
 static LAB: Mutex<Option<Lab>> = Mutex::new(None);
@@ -24,6 +25,12 @@ extern "C" fn shutdown_lab() {
 /// not break the next one. Tests that kill processes therefore need not
 /// clean up; they run one at a time.
 pub fn lab() -> LabGuard {
+    lab_with(Topology::default)
+}
+
+/// [`lab()`] with another topology, used if this call starts the lab (one
+/// lab per test binary: every test of a binary must ask for the same one).
+pub fn lab_with(topology: impl FnOnce() -> Topology + Send + 'static) -> LabGuard {
     let mut g = LAB.lock().unwrap_or_else(|e| e.into_inner());
     if g.is_none() {
         // qemu is started with PR_SET_PDEATHSIG, which fires when the
@@ -31,7 +38,10 @@ pub fn lab() -> LabGuard {
         // so start the lab on a thread that lives as long as the process.
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(Lab::start(LabOptions::default()));
+            let _ = tx.send(Lab::start(LabOptions {
+                topology: topology(),
+                ..LabOptions::default()
+            }));
             loop {
                 std::thread::park();
             }

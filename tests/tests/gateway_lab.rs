@@ -1,0 +1,361 @@
+//! The gateway in the lab, in front of live RSPLIB registrars over SCTP,
+//! reached from the host like a browser reaches it (TLS WebSocket to the
+//! forwarded port): the hostile-input table of issue 5. Every case gets its
+//! typed refusal, a well-behaved client keeps resolving in parallel, nothing
+//! reaches RSPLIB that a pool user may not send (the handlespace is
+//! unchanged), and the gateway process neither dies nor panics.
+//!
+//! Two gateways run: the topology's `gateway` (8443, lab defaults) and a
+//! strict one (8444: Origin allow-list, 3 connections per address, 1 s
+//! handshake deadline) for the handshake-level cases.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use client_core::gateway_protocol::{Frame, NoticeCode};
+use client_core::wire::{self, Protocol};
+use rserpool_gateway::client::{tls_trusting, Client, Handshake, TlsConfig, WsMessage};
+use rserpool_lab::topology::{Process, Topology};
+use rserpool_tests::{lab_with, parse_hsdump, LabGuard};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const STRICT_PORT: u16 = 8444;
+const STRICT_ORIGIN: &str = "https://lab.example";
+
+fn topology() -> Topology {
+    let mut t = Topology::default();
+    t.processes.push(Process {
+        name: "gateway-strict".into(),
+        program: "rserpool-gateway".into(),
+        args: [
+            "--listen",
+            "0.0.0.0:8444",
+            "--cert",
+            "/share/certs/server.pem",
+            "--key",
+            "/share/certs/server-key.pem",
+            "--registrar",
+            "/asap/1=10.1.0.1:3863",
+            "--allow-origin",
+            STRICT_ORIGIN,
+            "--max-connections-per-ip",
+            "3",
+            "--handshake-timeout-ms",
+            "1000",
+        ]
+        .map(String::from)
+        .to_vec(),
+        autostart: true,
+    });
+    t.forward.push(STRICT_PORT);
+    t
+}
+
+fn lab() -> LabGuard {
+    lab_with(topology)
+}
+
+/// The shared RSPLIB captures (`../shared/vectors/NAME.hex`).
+fn vector(name: &str) -> Vec<u8> {
+    let dir = std::env::var("RSERPOOL_VECTORS")
+        .unwrap_or_else(|_| format!("{}/../../shared/vectors", env!("CARGO_MANIFEST_DIR")));
+    let text = std::fs::read_to_string(format!("{dir}/{name}.hex"))
+        .unwrap_or_else(|e| panic!("vector {name}: {e}"));
+    (0..text.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// EchoPool's PE identifiers at every registrar (sorted), from hsdump.
+fn handlespace(lab: &rserpool_lab::Lab) -> Vec<Vec<u32>> {
+    (1..=3)
+        .map(|i| {
+            let out = lab
+                .exec(
+                    "hsdump",
+                    &[&format!("10.1.0.{i}:9901")],
+                    Duration::from_secs(10),
+                )
+                .expect("hsdump");
+            let mut ids: Vec<u32> = parse_hsdump(&out.stdout, "EchoPool")
+                .map(|p| p.elements.iter().map(|e| e.id).collect())
+                .unwrap_or_default();
+            ids.sort();
+            ids
+        })
+        .collect()
+}
+
+/// The named gateway process is running and its log shows no panic.
+fn still_healthy(lab: &rserpool_lab::Lab, name: &str) {
+    assert!(lab.is_running(name).unwrap(), "{name} is not running");
+    let log = lab.logs(name, 2000).unwrap().join("\n");
+    assert!(!log.contains("panicked"), "{name} panicked:\n{log}");
+}
+
+/// A client resolving EchoPool every 50 ms until `stop`; returns how many
+/// resolutions it made, or the first failure.
+///
+/// Returns once the client's session is up. (Without the items option,
+/// RSPLIB answers with at most 3 of the 4 PEs.)
+async fn good_client(
+    url: String,
+    tls: TlsConfig,
+    handshake: Handshake,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Result<u32, String>> {
+    let (up, is_up) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut c = Client::connect_ready(&url, tls, &handshake)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let _ = up.send(());
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let h = c.resolve("EchoPool").await.map_err(|e| format!("{e:#}"))?;
+            if !(1..=4).contains(&h.elements.len()) {
+                return Err(format!("resolution {n} gave {} PEs", h.elements.len()));
+            }
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(n)
+    });
+    // A client that cannot connect reports why through the task.
+    let _ = is_up.await;
+    task
+}
+
+#[tokio::test]
+async fn hostile_frames_get_typed_refusals_from_the_lab_gateway_while_a_good_client_resolves() {
+    let lab = lab();
+    let before = handlespace(&lab);
+    assert!(before.iter().all(|ids| ids.len() == 4), "{before:?}");
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let url = lab.gateway_url(1).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let good = good_client(url.clone(), tls.clone(), Handshake::default(), stop.clone()).await;
+
+    let mut bad = Client::connect_ready(&url, tls.clone(), &Handshake::default())
+        .await
+        .unwrap();
+    assert!(!bad.resolve("EchoPool").await.unwrap().elements.is_empty());
+
+    // Every ASAP message a pool user must not send, as RSPLIB itself sends
+    // them (captures), on the registrar channel (RFC 5355 §3.1, §3.2: no
+    // registering or deregistering PEs through the browser's door).
+    let forbidden_asap = [
+        "asap-registration-1",
+        "asap-deregistration-1",
+        "asap-endpoint-keep-alive-1",
+        "asap-endpoint-keep-alive-ack-1",
+        "asap-registration-response-1",
+        "asap-deregistration-response-1",
+        "asap-handle-resolution-response-1",
+        "asap-server-announce-1",
+        "asap-cookie-1",
+        "asap-cookie-echo-1",
+        "asap-error-1",
+        "probe-asap-unknown-type-0x7f-1",
+    ];
+    for name in forbidden_asap {
+        bad.send(&Frame::registrar(vector(name))).await.unwrap();
+        let t = bad
+            .expect_notice(NoticeCode::ForbiddenMessageType)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert!(!t.is_empty(), "{name}: notice without text");
+    }
+    // Every ENRP message type captured from RSPLIB, with PPID 12.
+    let forbidden_enrp = [
+        "enrp-presence-2",
+        "enrp-handle-table-request-1",
+        "enrp-handle-table-response-1",
+        "enrp-handle-update-1",
+        "enrp-list-request-1",
+        "enrp-list-response-1",
+        "enrp-error-1",
+    ];
+    for name in forbidden_enrp {
+        let payload = vector(name);
+        assert!(wire::decode(Protocol::Enrp, &payload).is_ok(), "{name}");
+        bad.send(&Frame::Message {
+            channel: 0,
+            ppid: 12,
+            payload,
+        })
+        .await
+        .unwrap();
+        bad.expect_notice(NoticeCode::ForbiddenMessageType)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    }
+    // A Handle Resolution whose parameter length runs past the message.
+    bad.send(&Frame::registrar(vector("probe-asap-handle-resolution-5")))
+        .await
+        .unwrap();
+    bad.expect_notice(NoticeCode::UndecodableMessage)
+        .await
+        .unwrap();
+    // Frames: malformed, unknown channel, over the payload limit, text.
+    bad.send_raw(WsMessage::Binary(vec![9, 9].into()))
+        .await
+        .unwrap();
+    bad.expect_notice(NoticeCode::MalformedFrame).await.unwrap();
+    bad.send(&Frame::Message {
+        channel: 9,
+        ppid: 0,
+        payload: b"x".to_vec(),
+    })
+    .await
+    .unwrap();
+    bad.expect_notice(NoticeCode::UnknownChannel).await.unwrap();
+    bad.send(&Frame::registrar(vec![0; 65_537])).await.unwrap();
+    bad.expect_notice(NoticeCode::TooLarge).await.unwrap();
+    bad.send_raw(WsMessage::Text("hello".into())).await.unwrap();
+    bad.expect_notice(NoticeCode::TextFrame).await.unwrap();
+    // A PE session to a PE this client never resolved (no open proxy).
+    bad.send(&Frame::OpenSession {
+        channel: 1,
+        app_ppid: 0,
+        pe_id: 0xdead_beef,
+        pool_handle: b"EchoPool".to_vec(),
+    })
+    .await
+    .unwrap();
+    bad.expect_notice(NoticeCode::PeNotResolved).await.unwrap();
+    // Refused frames do not end the session: it still resolves.
+    assert!(!bad.resolve("EchoPool").await.unwrap().elements.is_empty());
+    // A WebSocket message beyond the gateway's buffer ends the connection
+    // (1009, message too big) before the gateway buffers it.
+    bad.send_raw(WsMessage::Binary(vec![0u8; 1 << 20].into()))
+        .await
+        .ok();
+    let code = bad.closed(Duration::from_secs(15)).await.unwrap();
+    assert!(matches!(code, Some(1009) | None), "close code {code:?}");
+
+    stop.store(true, Ordering::Relaxed);
+    let n = good
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("good client: {e}"));
+    assert!(n >= 1, "the good client resolved {n} times");
+    // Nothing reached RSPLIB that changes the handlespace.
+    assert_eq!(handlespace(&lab), before);
+    still_healthy(&lab, "gateway");
+    // And the refusals were counted (Prometheus, loopback in the lab).
+    let metrics = lab
+        .exec(
+            "sh",
+            &[
+                "-c",
+                "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 9464",
+            ],
+            Duration::from_secs(10),
+        )
+        .unwrap()
+        .stdout;
+    let forbidden: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("rserpool_gateway_notices_total{code=\"forbidden-message-type\"}"))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or_else(|| panic!("no forbidden-message-type counter in\n{metrics}"));
+    assert!(forbidden >= 19, "{forbidden} forbidden messages counted");
+}
+
+#[tokio::test]
+async fn handshake_floods_and_old_tls_are_refused_by_the_strict_lab_gateway() {
+    let lab = lab();
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let port = lab
+        .host_port(STRICT_PORT)
+        .expect("strict gateway forwarded");
+    let url = format!("wss://localhost:{port}/asap/1");
+    let allowed = Handshake {
+        origin: Some(STRICT_ORIGIN.into()),
+        ..Handshake::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    // The well-behaved client holds one of the 3 slots for this address
+    // (every host connection reaches the VM from the same address).
+    let good = good_client(url.clone(), tls.clone(), allowed.clone(), stop.clone()).await;
+
+    // Origin not on the allow-list, subprotocol missing: HTTP refusals.
+    let e = Client::connect(
+        &url,
+        tls.clone(),
+        &Handshake {
+            origin: Some("https://evil.example".into()),
+            ..Handshake::default()
+        },
+    )
+    .await
+    .err()
+    .expect("bad Origin refused");
+    assert!(format!("{e:#}").contains("403"), "{e:#}");
+    let e = Client::connect(
+        &url,
+        tls.clone(),
+        &Handshake {
+            subprotocol: false,
+            ..allowed.clone()
+        },
+    )
+    .await
+    .err()
+    .expect("missing subprotocol refused");
+    assert!(format!("{e:#}").contains("400"), "{e:#}");
+
+    // Connection flood: two more sessions fill the per-address cap of 3;
+    // the next is refused.
+    let _a = Client::connect_ready(&url, tls.clone(), &allowed)
+        .await
+        .unwrap();
+    let _b = Client::connect_ready(&url, tls.clone(), &allowed)
+        .await
+        .unwrap();
+    assert!(
+        Client::connect_ready(&url, tls.clone(), &allowed)
+            .await
+            .is_err(),
+        "a fourth session from one address was accepted"
+    );
+
+    // A slow handshake: TCP connected, nothing said. The gateway hangs up
+    // after its 1 s deadline (the 15 s here only bounds the test).
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let r = tokio::time::timeout(Duration::from_secs(15), s.read(&mut buf)).await;
+    assert!(
+        matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+        "silent connection not closed: {r:?}"
+    );
+
+    // TLS 1.0 and 1.1 clients: an alert or a close, never a ServerHello.
+    for (version, name) in [(0x0301u16, "TLS 1.0"), (0x0302, "TLS 1.1")] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        s.write_all(&rserpool_gateway::client::legacy_client_hello(version))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(15), s.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: no answer"))
+            .unwrap_or(0);
+        assert!(n == 0 || buf[0] == 0x15, "{name}: got {:?}", &buf[..n]);
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let n = good
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("good client: {e}"));
+    assert!(n >= 1, "the good client resolved {n} times");
+    still_healthy(&lab, "gateway-strict");
+}
