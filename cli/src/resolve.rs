@@ -318,9 +318,34 @@ pub fn run(args: &ResolveArgs, as_json: bool, out: &mut dyn Write) -> Result<(),
     let pool = PoolHandle::from(args.pool.as_str());
     let rt = crate::runtime()?;
     let resolution = rt.block_on(resolve(&mut driver, &pool))?;
+    // Registrars that failed before one answered: a URL whose certificate
+    // was refused must not go unnoticed because a later one worked (RFC
+    // 5355 §3.1: the user should know which registrar was not trusted).
+    let failed = driver.connect_failures();
     let text = if as_json {
-        format!("{}\n", json(&pool, &resolution))
+        let mut v = json(&pool, &resolution);
+        let mut attempts: Vec<serde_json::Value> = failed
+            .iter()
+            .map(|(what, f)| {
+                serde_json::json!({
+                    "registrar": what,
+                    "outcome": match f.kind {
+                        FailureKind::Tls => "tls-failed",
+                        FailureKind::NoSctp => "no-sctp",
+                        FailureKind::Unreachable => "unreachable",
+                    },
+                    "error": f.text,
+                })
+            })
+            .collect();
+        attempts
+            .push(serde_json::json!({"registrar": resolution.registrar, "outcome": "answered"}));
+        v["attempts"] = serde_json::Value::Array(attempts);
+        format!("{v}\n")
     } else {
+        for (what, f) in failed {
+            eprintln!("rserpool: skipped {what}: {}", f.text);
+        }
         table(&pool, &resolution)
     };
     out.write_all(text.as_bytes())

@@ -242,3 +242,57 @@ async fn session_through_the_gateway_echoes_lines() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_url_is_reported_even_when_a_later_one_answers() {
+    // Two gateways with certificates from two different private CAs (same
+    // CA name, other key: rustls says BadSignature); only the second one's
+    // CA is trusted.
+    let untrusted = start_gateway().await;
+    let trusted = start_gateway().await;
+    let dir = std::env::temp_dir().join(format!("rserpool-wss-attempts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca: PathBuf = dir.join("ca.pem");
+    std::fs::write(&ca, &trusted.ca_pem).unwrap();
+    let first = format!("wss://localhost:{}/asap", untrusted.addr.port());
+    let second = format!("wss://localhost:{}/asap", trusted.addr.port());
+    let args = |json: bool| {
+        let mut a: Vec<String> = Vec::new();
+        if json {
+            a.push("--json".into());
+        }
+        a.extend(["resolve", "EchoPool", "-r", &first, "-r", &second, "--ca"].map(String::from));
+        a.push(ca.display().to_string());
+        a
+    };
+
+    let o = rserpool(args(true)).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["registrar"], second.as_str());
+    let attempts = v["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{v}");
+    assert_eq!(attempts[0]["registrar"], first.as_str());
+    assert_eq!(attempts[0]["outcome"], "tls-failed");
+    assert!(
+        attempts[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("TLS: invalid peer certificate"),
+        "{v}"
+    );
+    assert_eq!(attempts[1]["registrar"], second.as_str());
+    assert_eq!(attempts[1]["outcome"], "answered");
+
+    // The table goes to stdout, the refused URL to stderr.
+    let o = rserpool(args(false)).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("skipped {first}: TLS: invalid peer certificate")),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with(&format!("pool EchoPool via {second}")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -62,6 +62,12 @@ test("a gateway whose certificate comes from another CA is refused and the next 
     const out = JSON.parse(r.stdout.trim().split("\n").at(-1));
     assert.equal(out.registrar, gateways[0], "answered by the trusted gateway");
     assert.equal(out.elements.length, 4);
+    // The refused URL is reported although a later one answered.
+    assert.deepEqual(out.attempts.map((a) => [a.registrar, a.outcome]), [
+      [`wss://localhost:${port}/asap`, "tls-failed"],
+      [gateways[0], "answered"],
+    ]);
+    assert.match(out.attempts[0].error, /UnknownIssuer/);
     // Alone, the rogue URL is a TLS failure (exit 11) that says why.
     const alone = resolve([`wss://localhost:${port}/asap`]);
     assert.equal(alone.code, 11, alone.stdout + alone.stderr);
