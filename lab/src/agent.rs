@@ -3,7 +3,7 @@
 //! project's processes, reports their state, and runs commands on request.
 //! Plain threads and blocking I/O: it is a small static binary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,6 +18,15 @@ use crate::topology::{ProcessKind, ProcessSpec, Topology};
 
 /// Most bytes of one request line (a hostile client cannot grow memory).
 const MAX_REQUEST: usize = 64 * 1024;
+
+/// The kernel's list of bound SCTP endpoints (one line per listening socket).
+const SCTP_ENDPOINTS: &str = "/proc/net/sctp/eps";
+
+/// The kernel's list of SCTP associations.
+const SCTP_ASSOCIATIONS: &str = "/proc/net/sctp/assocs";
+
+/// Pause between two readiness rounds of `hsdump` at every registrar.
+const READY_POLL: Duration = Duration::from_millis(50);
 
 pub struct AgentConfig {
     pub topology: Topology,
@@ -39,6 +48,8 @@ struct Shared {
     procs: BTreeMap<String, Proc>,
     ready_after_ms: Option<u64>,
     subscribers: Vec<TcpStream>,
+    /// Boot milestones, reported with "LAB: ready".
+    milestones: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -73,6 +84,7 @@ impl Agent {
                 procs,
                 ready_after_ms: None,
                 subscribers: Vec::new(),
+                milestones: Vec::new(),
             })),
             started: Instant::now(),
         }
@@ -99,30 +111,79 @@ impl Agent {
             .retain_mut(|s| s.write_all(line.as_bytes()).is_ok());
     }
 
-    /// Starts every autostart process: registrars, then PEs, then project
-    /// processes, with a short pause so that PEs find their registrar up.
+    /// Starts every autostart process: registrars, then each PE as soon as
+    /// its registrar listens, then project processes.
+    ///
+    /// Why wait for the registrar: an RSPLIB PE whose first SCTP INIT is
+    /// answered with an ABORT (nobody listening yet) retries its registrar
+    /// hunt only after `-registrarconnecttimeout` (7.5 s by default), so a
+    /// PE started a moment too early delays the whole lab by seconds.
     pub fn start_all(&self) {
-        for kind in [
-            ProcessKind::Registrar,
-            ProcessKind::PoolElement,
-            ProcessKind::Project,
-        ] {
-            let names: Vec<String> = self
-                .lock()
+        let autostart = |kind: ProcessKind| -> Vec<ProcessSpec> {
+            self.lock()
                 .procs
                 .values()
                 .filter(|p| p.spec.kind == kind && p.spec.autostart)
-                .map(|p| p.spec.name.clone())
-                .collect();
-            for n in &names {
-                if let Err(e) = self.start(n) {
-                    eprintln!("LAB: starting {n} failed: {e:#}");
-                }
+                .map(|p| p.spec.clone())
+                .collect()
+        };
+        let start = |n: &str| {
+            if let Err(e) = self.start(n) {
+                eprintln!("LAB: starting {n} failed: {e:#}");
             }
-            if kind == ProcessKind::Registrar && !names.is_empty() {
-                std::thread::sleep(Duration::from_millis(300));
-            }
+        };
+        for r in autostart(ProcessKind::Registrar) {
+            start(&r.name);
         }
+        self.mark("registrars started");
+        let mut pending: Vec<(ProcessSpec, Option<String>)> = autostart(ProcessKind::PoolElement)
+            .into_iter()
+            .map(|pe| {
+                let home = home_registrar_address(&self.cfg.topology, &pe.name);
+                (pe, home)
+            })
+            .collect();
+        // Bounded: a registrar that never comes up must not keep its PEs
+        // (and the readiness report that names the culprit) from starting.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let listening = match std::fs::read_to_string(SCTP_ENDPOINTS) {
+                Ok(text) => Some(sctp_listeners(&text, crate::topology::ASAP_PORT)),
+                Err(_) => None,
+            };
+            let Some(listening) = listening else {
+                // No /proc/net/sctp (an unusual native host): fall back to a
+                // pause long enough for rspregistrar to bind on an idle CPU.
+                std::thread::sleep(Duration::from_millis(300));
+                for (pe, _) in pending.drain(..) {
+                    start(&pe.name);
+                }
+                break;
+            };
+            let timed_out = Instant::now() > deadline;
+            pending.retain(|(pe, home)| {
+                let up = home.as_ref().is_none_or(|a| listening.contains(a));
+                if up || timed_out {
+                    start(&pe.name);
+                }
+                !(up || timed_out)
+            });
+            if pending.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.mark("pool elements started");
+        for p in autostart(ProcessKind::Project) {
+            start(&p.name);
+        }
+    }
+
+    /// Records a boot milestone (ms since the agent started) for the
+    /// readiness report on the console.
+    fn mark(&self, what: &str) {
+        let ms = self.started.elapsed().as_millis();
+        self.lock().milestones.push(format!("{what} +{ms} ms"));
     }
 
     fn start(&self, name: &str) -> Result<()> {
@@ -318,17 +379,29 @@ impl Agent {
         }
     }
 
-    /// True when every registrar shows every pool with its full PE count.
+    /// True when every registrar's `hsdump` shows every pool with its full
+    /// PE count. The registrars are asked at the same time (one `hsdump`
+    /// each, in parallel): a round takes as long as the slowest one, not
+    /// the sum, and all answers describe the same moment.
     pub fn topology_visible(&self) -> bool {
         let expected = self.cfg.topology.expected_pools();
-        (0..self.cfg.topology.registrars.len()).all(|i| {
-            let ep = format!(
-                "{}:{}",
-                Topology::registrar_address(i),
-                crate::topology::ENRP_PORT
-            );
-            let seen = self.pools_at(&ep);
-            expected.iter().all(|(pool, n)| seen.get(pool) == Some(n))
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = (0..self.cfg.topology.registrars.len())
+                .map(|i| {
+                    let ep = format!(
+                        "{}:{}",
+                        Topology::registrar_address(i),
+                        crate::topology::ENRP_PORT
+                    );
+                    scope.spawn(move || self.pools_at(&ep))
+                })
+                .collect();
+            // Join every thread (no short-circuit) before judging.
+            let seen: Vec<_> = asks.into_iter().map(|h| h.join().ok()).collect();
+            seen.iter().all(|s| {
+                s.as_ref()
+                    .is_some_and(|s| expected.iter().all(|(pool, n)| s.get(pool) == Some(n)))
+            })
         })
     }
 
@@ -345,24 +418,66 @@ impl Agent {
                     message: format!("topology not visible at every registrar after {timeout:?}"),
                 };
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Before the first readiness round: waits (bounded) until every
+    /// autostart PE has an established SCTP association to a registrar's
+    /// ASAP port. Only a hint of when to start asking — `hsdump` at every
+    /// registrar still decides — but `hsdump` rounds while the PEs are still
+    /// starting cannot succeed and take the CPU they need (one vCPU).
+    fn wait_for_pe_associations(&self) {
+        let pes = self
+            .cfg
+            .topology
+            .process_specs()
+            .iter()
+            .filter(|p| p.kind == ProcessKind::PoolElement && p.autostart)
+            .count();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            match std::fs::read_to_string(SCTP_ASSOCIATIONS) {
+                Ok(text) if asap_client_associations(&text) < pes => {}
+                // Enough of them, or no /proc/net/sctp to tell.
+                _ => break,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.mark("pool elements associated");
     }
 
     /// Background: reap children, and detect readiness once.
     pub fn spawn_monitor(&self) {
         let a = self.clone();
-        std::thread::spawn(move || loop {
-            a.reap();
-            let waiting = a.lock().ready_after_ms.is_none();
-            if waiting && a.topology_visible() {
-                let ms = u64::try_from(a.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                a.lock().ready_after_ms = Some(ms);
-                // The host waits for this line on the serial console.
-                println!("LAB: ready {ms}");
-                a.emit(Event::Ready { after_ms: ms });
+        std::thread::spawn(move || {
+            a.wait_for_pe_associations();
+            let mut rounds = 0u32;
+            loop {
+                a.reap();
+                let waiting = a.lock().ready_after_ms.is_none();
+                if !waiting {
+                    std::thread::sleep(Duration::from_millis(250));
+                    continue;
+                }
+                rounds += 1;
+                if a.topology_visible() {
+                    let ms = u64::try_from(a.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    let milestones = {
+                        let mut g = a.lock();
+                        g.ready_after_ms = Some(ms);
+                        g.milestones.join(", ")
+                    };
+                    // The host waits for this line on the serial console.
+                    println!("LAB: ready {ms} ({milestones}, {rounds} hsdump rounds)");
+                    a.emit(Event::Ready { after_ms: ms });
+                } else {
+                    // Short: a PE shows up at every registrar a few tens of
+                    // ms after it registers. Not zero: hsdump is a process
+                    // start and an ENRP exchange, CPU the registrars need.
+                    std::thread::sleep(READY_POLL);
+                }
             }
-            std::thread::sleep(Duration::from_millis(250));
         });
     }
 
@@ -517,6 +632,46 @@ pub fn parse_hsdump_pools(text: &str) -> BTreeMap<String, usize> {
     m
 }
 
+/// Established SCTP associations whose remote port is ASAP's (a PE or pool
+/// user attached to a registrar), from `/proc/net/sctp/assocs`
+/// (`ASSOC SOCK STY SST ST HBKT ASSOC-ID TX_QUEUE RX_QUEUE UID INODE LPORT
+/// RPORT …`; ST 3 is ESTABLISHED).
+pub fn asap_client_associations(text: &str) -> usize {
+    text.lines()
+        .filter(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            cols.len() > 12
+                && cols[4] == "3"
+                && cols[12].parse::<u16>().ok() == Some(crate::topology::ASAP_PORT)
+        })
+        .count()
+}
+
+/// The address of the registrar pool element `name` registers at.
+fn home_registrar_address(topology: &Topology, name: &str) -> Option<String> {
+    let pe = topology.pool_elements.iter().find(|p| p.name == name)?;
+    let i = topology
+        .registrars
+        .iter()
+        .position(|r| r.name == pe.registrar)?;
+    Some(Topology::registrar_address(i))
+}
+
+/// Local addresses of the SCTP endpoints bound to `port`, from
+/// `/proc/net/sctp/eps` (`ENDPT SOCK STY SST HBKT LPORT UID INODE LADDRS…`;
+/// the kernel lists an endpoint there once it listens).
+pub fn sctp_listeners(text: &str, port: u16) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 9 || cols[5].parse::<u16>().ok() != Some(port) {
+            continue;
+        }
+        out.extend(cols[8..].iter().map(|a| a.to_string()));
+    }
+    out
+}
+
 /// Where the agent keeps logs by default.
 pub fn default_log_dir() -> &'static Path {
     Path::new("/tmp/lab-logs")
@@ -563,6 +718,46 @@ mod tests {
             ),
             "{r:?}"
         );
+    }
+
+    /// As the guest kernel prints them (6.1): a registrar, a PE.
+    const EPS: &str = " ENDPT     SOCK   STY SST HBKT LPORT   UID INODE LADDRS\n\
+        79d53890 44fc74ca 0   10  15   38660     0 10118 0000:0000:0000:0000:0000:0000:0000:0000 \n \
+        87fdfbf 554e90a0 0   10  34   3863      0 10104 10.1.0.1 \n\
+        b1fd2cd6 48558422 0   10  56   9901      0 10106 10.1.0.1 \n";
+    const ASSOCS: &str = " ASSOC     SOCK   STY SST ST HBKT ASSOC-ID TX_QUEUE RX_QUEUE UID INODE LPORT RPORT LADDRS <-> RADDRS\n\
+        3364e418 554e90a0 0   10  3  0       4        0        0       0 10104 3863  34463  10.1.0.1 <-> *10.1.0.1 10.0.2.15 \n\
+        7dd54bfe 4ab5e387 1   1   3  0       3        0        0       0 10121 34463  3863  10.0.2.15 10.1.0.1 <-> *10.1.0.1 \n\
+        7dd54bff 4ab5e388 1   1   1  0       5        0        0       0 10122 34464  3863  10.0.2.15 <-> *10.1.0.2 \n";
+
+    #[test]
+    fn finds_listening_registrars_in_proc_net_sctp() {
+        let asap = sctp_listeners(EPS, 3863);
+        assert_eq!(asap.into_iter().collect::<Vec<_>>(), ["10.1.0.1"]);
+        assert!(sctp_listeners(EPS, 3864).is_empty());
+        assert!(sctp_listeners("garbage\n1 2 3", 3863).is_empty());
+    }
+
+    #[test]
+    fn counts_only_established_associations_to_asap() {
+        // The registrar's side (LPORT 3863) and a PE still in COOKIE_WAIT
+        // (ST 1) do not count.
+        assert_eq!(asap_client_associations(ASSOCS), 1);
+        assert_eq!(asap_client_associations(""), 0);
+    }
+
+    #[test]
+    fn home_registrar_of_each_default_pe() {
+        let t = Topology::default();
+        assert_eq!(
+            home_registrar_address(&t, "pe-2").as_deref(),
+            Some("10.1.0.2")
+        );
+        assert_eq!(
+            home_registrar_address(&t, "pe-4").as_deref(),
+            Some("10.1.0.1")
+        );
+        assert_eq!(home_registrar_address(&t, "nope"), None);
     }
 
     #[test]

@@ -3,6 +3,17 @@
 //! 127.0.0.1 only, a 9p share for run-specific files, and the serial console
 //! in a file that doubles as the readiness signal.
 //!
+//! Boot time is most of a lab start, so the choices here are measured ones
+//! (BENCHMARKS.md, "Lab boot time"): qemu's `microvm` machine (no PCI bus,
+//! no firmware work, virtio-mmio devices), the kernel loaded uncompressed
+//! through its PVH entry point, RDRAND for the guest so that its CRNG is
+//! ready at once (the gateway's key generation otherwise blocked on
+//! entropy for over a second), and the TSC frequency on the command line:
+//! microvm has no HPET or ACPI PM timer to calibrate against, and the PIT
+//! calibration fails on a loaded host, leaving a guest without a clock.
+//! `RSERPOOL_LAB_MACHINE=pc` boots the classic PC instead (slower, with
+//! HPET); it is also the choice where the host's TSC rate is unknown.
+//!
 //! The VM never outlives its owner: qemu gets SIGKILL when the process that
 //! started it dies (`PR_SET_PDEATHSIG`), and [`Vm`] kills it on drop.
 
@@ -43,6 +54,123 @@ pub struct Vm {
     started: Instant,
 }
 
+/// The qemu machine type (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    /// `-machine microvm`, virtio-mmio; the guest is told the TSC rate.
+    Microvm { tsc_khz: u32 },
+    /// `-machine pc`, virtio-pci, HPET for clock calibration.
+    Pc,
+}
+
+impl Machine {
+    /// `RSERPOOL_LAB_MACHINE=microvm|pc` if set, else microvm when the
+    /// host's TSC rate can be measured (x86-64 with an invariant TSC: under
+    /// TCG the guest reads the host's TSC), else pc.
+    pub fn choose() -> Result<Machine> {
+        let env = std::env::var("RSERPOOL_LAB_MACHINE").ok();
+        Machine::choose_from(env.as_deref(), host_tsc_khz())
+    }
+
+    fn choose_from(env: Option<&str>, tsc_khz: Option<u32>) -> Result<Machine> {
+        match (env, tsc_khz) {
+            (Some("pc"), _) => Ok(Machine::Pc),
+            (Some("microvm") | None, Some(tsc_khz)) => Ok(Machine::Microvm { tsc_khz }),
+            (Some("microvm"), None) => {
+                bail!("RSERPOOL_LAB_MACHINE=microvm needs the host's TSC rate, which is unknown here (use pc)")
+            }
+            (None, None) => Ok(Machine::Pc),
+            (Some(other), _) => bail!("RSERPOOL_LAB_MACHINE={other:?}: use microvm or pc"),
+        }
+    }
+
+    /// qemu arguments for the machine, CPU, NIC and share devices.
+    fn qemu_args(self, netdev: &str, share: &Path) -> Vec<String> {
+        let (machine, bus) = match self {
+            Machine::Microvm { .. } => ("microvm", "device"),
+            Machine::Pc => ("pc", "pci"),
+        };
+        let rom = if bus == "pci" { ",romfile=" } else { "" };
+        // qemu's option syntax doubles a literal comma.
+        let path = share.display().to_string().replace(',', ",,");
+        [
+            "-machine",
+            machine,
+            // RDRAND: the guest kernel seeds its CRNG from it at boot.
+            "-cpu",
+            "qemu64,+rdrand",
+            "-netdev",
+            netdev,
+            "-device",
+            &format!("virtio-net-{bus},netdev=n0{rom}"),
+            "-fsdev",
+            &format!("local,id=lab,path={path},security_model=none"),
+            "-device",
+            &format!("virtio-9p-{bus},fsdev=lab,mount_tag=lab"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// The kernel command line.
+    pub fn kernel_cmdline(self) -> String {
+        let mut s = String::from(
+            "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init \
+             random.trust_cpu=on",
+        );
+        match self {
+            Machine::Microvm { tsc_khz } => {
+                // No calibration against timers microvm lacks; no watchdog
+                // comparing the TSC with jiffies, which lag under load.
+                s.push_str(&format!(
+                    " tsc_early_khz={tsc_khz} tsc=reliable lab.virtio=mmio"
+                ));
+            }
+            Machine::Pc => s.push_str(" lab.virtio=pci"),
+        }
+        s
+    }
+}
+
+/// The host's TSC rate in kHz, measured once per process against the
+/// monotonic clock (median of three 15 ms samples). `None` off x86-64 or
+/// without an invariant TSC.
+pub fn host_tsc_khz() -> Option<u32> {
+    static KHZ: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *KHZ.get_or_init(measure_tsc_khz)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn measure_tsc_khz() -> Option<u32> {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").ok()?;
+    let flags = cpuinfo.lines().find(|l| l.starts_with("flags"))?;
+    let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+    if !(has("constant_tsc") && has("nonstop_tsc")) {
+        return None;
+    }
+    let mut samples: Vec<u64> = (0..3)
+        .map(|_| {
+            let t0 = Instant::now();
+            // SAFETY: RDTSC has no preconditions on x86-64.
+            let c0 = unsafe { core::arch::x86_64::_rdtsc() };
+            std::thread::sleep(Duration::from_millis(15));
+            let c1 = unsafe { core::arch::x86_64::_rdtsc() };
+            let ns = t0.elapsed().as_nanos().max(1);
+            u64::try_from(u128::from(c1.wrapping_sub(c0)) * 1_000_000 / ns).unwrap_or(0)
+        })
+        .collect();
+    samples.sort_unstable();
+    let khz = u32::try_from(samples[1]).ok()?;
+    // A TSC outside 100 MHz .. 10 GHz is a measurement gone wrong.
+    (100_000..=10_000_000).contains(&khz).then_some(khz)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn measure_tsc_khz() -> Option<u32> {
+    None
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; qemu binds it next).
 fn free_port() -> Result<u16> {
     let l = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
@@ -66,6 +194,7 @@ impl Vm {
                 host_port,
             });
         }
+        let machine = Machine::choose()?;
         let mut cmd = Command::new(qemu);
         cmd.args([
             "-accel",
@@ -76,23 +205,14 @@ impl Vm {
             "none",
         ])
         .args(["-monitor", "none", "-m", &config.memory_mib.to_string()])
+        .args(machine.qemu_args(&netdev, &config.share))
         .arg("-kernel")
-        .arg(&image.kernel)
+        .arg(image.pvh_kernel.as_ref().unwrap_or(&image.kernel))
         .arg("-initrd")
         .arg(&image.initrd)
-        .args([
-            "-append",
-            "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init",
-        ])
+        .args(["-append", &machine.kernel_cmdline()])
         .arg("-serial")
         .arg(format!("file:{}", console.display()))
-        .args(["-netdev", &netdev])
-        .args(["-device", "e1000,netdev=n0,romfile="])
-        .arg("-virtfs")
-        .arg(format!(
-            "local,path={},mount_tag=lab,security_model=none,id=lab",
-            config.share.display()
-        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -194,7 +314,7 @@ impl Vm {
                     tail(&text, 30)
                 );
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -244,4 +364,53 @@ fn spawn_from_process_lifetime_thread(cmd: Command) -> std::io::Result<Child> {
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_follows_the_environment_and_the_tsc() {
+        let micro = Machine::Microvm { tsc_khz: 2_595_000 };
+        assert_eq!(Machine::choose_from(None, Some(2_595_000)).unwrap(), micro);
+        assert_eq!(Machine::choose_from(None, None).unwrap(), Machine::Pc);
+        assert_eq!(
+            Machine::choose_from(Some("pc"), Some(2_595_000)).unwrap(),
+            Machine::Pc
+        );
+        assert_eq!(
+            Machine::choose_from(Some("microvm"), Some(2_595_000)).unwrap(),
+            micro
+        );
+        assert!(Machine::choose_from(Some("microvm"), None).is_err());
+        assert!(Machine::choose_from(Some("q35"), Some(1)).is_err());
+    }
+
+    #[test]
+    fn microvm_gets_mmio_devices_and_the_tsc_rate() {
+        let m = Machine::Microvm { tsc_khz: 2_595_000 };
+        let cmdline = m.kernel_cmdline();
+        assert!(cmdline.contains("tsc_early_khz=2595000"));
+        assert!(cmdline.contains("tsc=reliable"));
+        assert!(cmdline.contains("lab.virtio=mmio"));
+        assert!(cmdline.contains("rdinit=/init"));
+        let args = m.qemu_args("user,id=n0", Path::new("/tmp/a,b"));
+        assert!(args.contains(&"microvm".to_string()));
+        assert!(args.contains(&"virtio-net-device,netdev=n0".to_string()));
+        assert!(args.contains(&"virtio-9p-device,fsdev=lab,mount_tag=lab".to_string()));
+        // A comma in the share's path must not end qemu's option.
+        assert!(args.contains(&"local,id=lab,path=/tmp/a,,b,security_model=none".to_string()));
+    }
+
+    #[test]
+    fn pc_gets_pci_devices_and_calibrates_itself() {
+        let cmdline = Machine::Pc.kernel_cmdline();
+        assert!(!cmdline.contains("tsc_early_khz"));
+        assert!(cmdline.contains("lab.virtio=pci"));
+        let args = Machine::Pc.qemu_args("user,id=n0", Path::new("/tmp/x"));
+        assert!(args.contains(&"pc".to_string()));
+        assert!(args.contains(&"virtio-net-pci,netdev=n0,romfile=".to_string()));
+        assert!(args.contains(&"virtio-9p-pci,fsdev=lab,mount_tag=lab".to_string()));
+    }
 }
