@@ -443,49 +443,41 @@ impl PoolUser {
 
     /// Closes every channel; pending promises reject with `closed`.
     pub fn close(&self) {
-        let (sockets, reqs, sessions) = {
+        // Taken out under the borrow, used after it: rejecting calls JS,
+        // which may call back into the pool user.
+        let (links, reqs, sessions) = {
             let mut i = self.inner.borrow_mut();
             if let Some((_, t)) = i.timer.take() {
                 clear_timeout(t);
             }
             i.elements.clear();
-            let links: Vec<Link> = std::mem::take(&mut i.links)
-                .into_tuple_vec()
-                .into_iter()
-                .map(|(_, l)| l)
-                .collect();
-            let mut sockets = Vec::new();
-            for l in links {
-                clear_handlers(&l.ws);
-                bury(Some(l.callbacks));
-                sockets.push(l.ws);
-            }
             (
-                sockets,
-                std::mem::take(&mut i.requests)
-                    .into_tuple_vec()
-                    .into_iter()
-                    .map(|(_, p)| p)
-                    .collect::<Vec<_>>(),
-                std::mem::take(&mut i.sessions)
-                    .into_tuple_vec()
-                    .into_iter()
-                    .map(|(_, s)| s)
-                    .collect::<Vec<_>>(),
+                std::mem::take(&mut i.links),
+                std::mem::take(&mut i.requests),
+                std::mem::take(&mut i.sessions),
             )
         };
-        for s in sockets {
-            let _ = s.close();
-        }
         let err = js_error("closed", "pool user closed");
-        for p in reqs {
-            let _ = p.reject.call1(&JsValue::NULL, &err);
+        let rejects = reqs.values().map(|p| &p.reject).chain(
+            sessions
+                .values()
+                .filter_map(|s| s.opened.as_ref().map(|p| &p.reject)),
+        );
+        for l in links.values() {
+            clear_handlers(&l.ws);
+            let _ = l.ws.close();
         }
-        for s in sessions {
-            if let Some(p) = s.opened {
-                let _ = p.reject.call1(&JsValue::NULL, &err);
-            }
+        for r in rejects {
+            let _ = r.call1(&JsValue::NULL, &err);
         }
+        // Callbacks outlive this task (one of them may be running now).
+        bury(Some(
+            links
+                .into_tuple_vec()
+                .into_iter()
+                .flat_map(|(_, l)| l.callbacks)
+                .collect(),
+        ));
     }
 }
 

@@ -544,7 +544,10 @@ impl PoolUser {
         self.close_channel(channel);
         self.event(Event::RegistrarFailed { endpoint, reason });
         self.set_reg(RegState::Idle);
-        let outstanding: Vec<Outstanding> = self.outstanding.drain(..).collect();
+        // `Vec::from` of the taken deque, not `drain(..).collect()`: one
+        // conversion instead of a Drain iterator per element type (browser
+        // download size, BENCHMARKS.md "Browser package size").
+        let outstanding: Vec<Outstanding> = std::mem::take(&mut self.outstanding).into();
         for o in outstanding.into_iter().rev() {
             let mut req = o.req;
             if count_trial {
@@ -1103,7 +1106,7 @@ impl PoolUser {
         let failover = s.failover.take();
         s.recent_failures.clear();
         let cookie = s.cookie.clone();
-        let outbox: Vec<(u32, Vec<u8>)> = s.outbox.drain(..).collect();
+        let outbox: Vec<(u32, Vec<u8>)> = std::mem::take(&mut s.outbox).into();
         let pool_handle = s.pool_handle.clone();
         let new_id = element.id;
         self.set_session(
