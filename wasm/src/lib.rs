@@ -265,6 +265,14 @@ fn to_js<T: Serialize>(v: &T) -> JsValue {
     v.serialize(&ser).unwrap_or(JsValue::NULL)
 }
 
+/// Milliseconds to a `Duration`, saturating: the float-to-int cast maps
+/// negatives and NaN to 0 and huge values (`responseTimeoutMs: 1e300`) to
+/// the maximum, where `Duration::from_secs_f64` would panic (and its checks
+/// and messages would ship in the download).
+fn ms_to_duration(ms: f64) -> Duration {
+    Duration::from_nanos((ms * 1e6) as u64)
+}
+
 /// `performance.now()` from the global object (window, worker or Node).
 fn now_ms() -> f64 {
     let perf = Reflect::get(&js_sys::global(), &"performance".into()).ok();
@@ -307,7 +315,7 @@ struct Inner {
 
 impl Inner {
     fn now(&self) -> Duration {
-        Duration::from_secs_f64(((now_ms() - self.epoch_ms) / 1000.0).max(0.0))
+        ms_to_duration(now_ms() - self.epoch_ms)
     }
 }
 
@@ -360,10 +368,10 @@ impl PoolUser {
             cfg.seed = s as u64;
         }
         if let Some(ms) = o.registrar_connect_timeout_ms {
-            cfg.registrar_connect_timeout = Duration::from_secs_f64(ms / 1000.0);
+            cfg.registrar_connect_timeout = ms_to_duration(ms);
         }
         if let Some(ms) = o.response_timeout_ms {
-            cfg.response_timeout = Duration::from_secs_f64(ms / 1000.0);
+            cfg.response_timeout = ms_to_duration(ms);
         }
         if let Some(r) = o.hunt_rounds {
             cfg.hunt_rounds = (r as u32).max(1);

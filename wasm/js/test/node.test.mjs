@@ -161,6 +161,13 @@ test("bad options throw an Error with code bad-options", () => {
   assert.throws(() => new PoolUser({ gateways: ["ws://x/"], nonsense: 1 }), (e) => e.code === "bad-options");
 });
 
+test("huge timeouts saturate instead of aborting the module", () => {
+  // Duration::from_secs_f64 used to panic (wasm trap) on values like 1e300.
+  const pu = new PoolUser({ gateways: ["ws://127.0.0.1:9/"], responseTimeoutMs: 1e300, registrarConnectTimeoutMs: 1e300 });
+  assert.equal(pu.homeRegistrar, undefined);
+  pu.close();
+});
+
 test("the package's types compile under tsc --strict in a consumer project", () => {
   writeFileSync(
     join(project, "consumer.ts"),
