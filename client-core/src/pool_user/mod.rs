@@ -114,11 +114,19 @@ impl RegState {
     fn name(&self) -> String {
         match self {
             RegState::Idle => "idle".into(),
+            // Pushed piece by piece rather than `format!` + `join`: same
+            // text without `join`'s generic copy code in the browser build.
             RegState::Connecting { attempts, .. } => {
-                let eps: Vec<&str> = attempts.iter().map(|a| a.endpoint.as_str()).collect();
-                format!("connecting {}", eps.join(", "))
+                let mut s = String::from("connecting ");
+                for (n, a) in attempts.iter().enumerate() {
+                    if n > 0 {
+                        s.push_str(", ");
+                    }
+                    s.push_str(&a.endpoint);
+                }
+                s
             }
-            RegState::Up { endpoint, .. } => format!("up {endpoint}"),
+            RegState::Up { endpoint, .. } => String::from("up ") + endpoint,
         }
     }
 }
@@ -544,10 +552,10 @@ impl PoolUser {
         self.close_channel(channel);
         self.event(Event::RegistrarFailed { endpoint, reason });
         self.set_reg(RegState::Idle);
-        // `Vec::from` of the taken deque, not `drain(..).collect()`: one
-        // conversion instead of a Drain iterator per element type (browser
-        // download size, BENCHMARKS.md "Browser package size").
-        let outstanding: Vec<Outstanding> = std::mem::take(&mut self.outstanding).into();
+        // The taken deque itself, not `drain(..).collect()` into a Vec: no
+        // Drain iterator or conversion per element type (browser download
+        // size, BENCHMARKS.md "Browser package size").
+        let outstanding = std::mem::take(&mut self.outstanding);
         for o in outstanding.into_iter().rev() {
             let mut req = o.req;
             if count_trial {
@@ -1106,7 +1114,7 @@ impl PoolUser {
         let failover = s.failover.take();
         s.recent_failures.clear();
         let cookie = s.cookie.clone();
-        let outbox: Vec<(u32, Vec<u8>)> = std::mem::take(&mut s.outbox).into();
+        let outbox = std::mem::take(&mut s.outbox);
         let pool_handle = s.pool_handle.clone();
         let new_id = element.id;
         self.set_session(
