@@ -925,7 +925,10 @@ fn drop_link_sessions(i: &mut Inner, l: &Link) {
 /// channel), and dropping a running closure is an error.
 fn bury(callbacks: Option<Vec<Callback>>) {
     if let Some(cbs) = callbacks {
-        wasm_bindgen_futures::spawn_local(async move { drop(cbs) });
+        // A zero-delay timer rather than a spawned future: the same "after
+        // this task", without the futures executor in the download.
+        let later = Closure::once_into_js(move || drop(cbs));
+        set_timeout(later.unchecked_ref(), 0.0);
     }
 }
 
