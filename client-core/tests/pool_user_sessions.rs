@@ -522,3 +522,42 @@ fn asap_error_from_registrar_drops_it_and_the_request_survives() {
     assert!(sim.pu.session_is_up(s));
     assert_eq!(sim.pu.home_registrar(), Some("sctp://10.1.0.2:3863"));
 }
+
+#[test]
+fn a_received_message_is_traced_before_what_handling_it_caused() {
+    // The trace event of a received message stands where the message was
+    // received: before the resolution it answers and the cookie event it
+    // carries (the pool user handles it by reference, then traces it).
+    let mut sim = world(&[1]);
+    let r = sim.pu.resolve("EchoPool".into(), sim.now);
+    let s = sim.pu.open_session("EchoPool".into(), 0, sim.now);
+    sim.settle();
+    let cookie = Message::Asap(AsapMessage::Cookie(Cookie(vec![9, 8, 7, 6]))).to_bytes();
+    sim.pe_sends(1, 11, &cookie);
+    let pos = |f: &dyn Fn(&Event) -> bool| sim.events.iter().position(f).unwrap();
+    let hrr = pos(&|e| {
+        matches!(
+            e,
+            Event::MessageReceived {
+                message: Message::Asap(AsapMessage::HandleResolutionResponse(_)),
+                ..
+            }
+        )
+    });
+    let resolved = pos(&|e| matches!(e, Event::Resolved { request, .. } if *request == r));
+    assert!(
+        hrr < resolved,
+        "HRR traced at {hrr}, resolution at {resolved}"
+    );
+    let traced = pos(&|e| {
+        matches!(
+            e,
+            Event::MessageReceived {
+                message: Message::Asap(AsapMessage::Cookie(Cookie(c))),
+                ..
+            } if c == &[9, 8, 7, 6]
+        )
+    });
+    let stored = pos(&|e| matches!(e, Event::CookieReceived { session, len: 4 } if *session == s));
+    assert_eq!(traced + 1, stored, "cookie traced right before its event");
+}

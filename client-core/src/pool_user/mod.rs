@@ -389,6 +389,18 @@ impl PoolUser {
         }
     }
 
+    /// Traces a received message at queue position `at` (where it stood
+    /// before handling it), so the message is handled by reference and
+    /// moved into its trace event instead of cloned for it (browser
+    /// download size: no `Message::clone`).
+    fn trace_received_at(&mut self, at: usize, channel: ChannelId, message: Message) {
+        if self.cfg.trace {
+            let at = at.min(self.events.len());
+            self.events
+                .insert(at, Event::MessageReceived { channel, message });
+        }
+    }
+
     fn arm(&mut self, timer: Timer, at: Duration) {
         self.trace(Event::TimerArmed { timer, at });
     }
@@ -729,7 +741,7 @@ impl PoolUser {
         request
     }
 
-    fn on_resolution_response(&mut self, hrr: HandleResolutionResponse, now: Duration) {
+    fn on_resolution_response(&mut self, hrr: &HandleResolutionResponse, now: Duration) {
         let Some(out) = self.outstanding.pop_front() else {
             self.event(Event::Error {
                 channel: self.reg_channel(),
@@ -747,7 +759,7 @@ impl PoolUser {
             self.arm(Timer::RegistrarResponse, at);
         }
         let mut req = out.req;
-        if let Some(err) = hrr.error {
+        if let Some(err) = &hrr.error {
             let cause = err.causes.first().map_or(0, |c| c.code.0);
             if cause == consts::cause_code::UNKNOWN_POOL_HANDLE {
                 req.unknown_answers += 1;
@@ -771,8 +783,9 @@ impl PoolUser {
         }
         // PEs go under the pool handle we asked for (RSPLIB, §6.2 item 20).
         let expiry = now + self.cfg.stale_cache;
-        for pe in hrr.elements {
+        for pe in &hrr.elements {
             let id = pe.id;
+            let pe = pe.clone();
             let pool = self.cache.entry(req.pool_handle.clone()).or_default();
             match pool.selector.insert(pe) {
                 Ok(()) => {
@@ -1180,20 +1193,18 @@ impl PoolUser {
                 return;
             }
         };
-        self.trace(Event::MessageReceived {
-            channel,
-            message: decoded.message.clone(),
-        });
-        match decoded.message {
+        let at = self.events.len();
+        match &decoded.message {
             Message::Asap(AsapMessage::Cookie(c)) => {
                 let len = c.0.len();
                 if let Some(s) = self.sessions.get_mut(&sid) {
                     // Only the latest cookie is kept (RSPLIB, §5.6).
-                    s.cookie = Some(c);
+                    s.cookie = Some(c.clone());
                 }
                 self.event(Event::CookieReceived { session: sid, len });
             }
             Message::Asap(AsapMessage::BusinessCard(card)) => {
+                let card = card.clone();
                 self.event(Event::BusinessCardReceived { session: sid, card });
             }
             other => self.event(Event::Error {
@@ -1201,6 +1212,7 @@ impl PoolUser {
                 error: format!("unexpected {} from pool element", other.type_name()),
             }),
         }
+        self.trace_received_at(at, channel, decoded.message);
     }
 
     // ------------------------------------------------------------ inputs
@@ -1299,11 +1311,8 @@ impl PoolUser {
                 return;
             }
         };
-        self.trace(Event::MessageReceived {
-            channel,
-            message: decoded.message.clone(),
-        });
-        match decoded.message {
+        let at = self.events.len();
+        match &decoded.message {
             Message::Asap(AsapMessage::HandleResolutionResponse(hrr)) => {
                 self.on_resolution_response(hrr, now)
             }
@@ -1329,6 +1338,7 @@ impl PoolUser {
                 self.drop_registrar(RegistrarFailure::ProtocolError(error), false, now);
             }
         }
+        self.trace_received_at(at, channel, decoded.message);
     }
 
     /// A UDP datagram from the ASAP announce group (RFC 5352 §3.6, RSPLIB
