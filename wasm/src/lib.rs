@@ -652,16 +652,11 @@ fn arm_timer(shared: &Shared) {
     i.timer = Some((at, id));
 }
 
-fn listeners_for(list: &[(String, Function)], name: &str) -> Vec<Function> {
-    list.iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, f)| f.clone())
-        .collect()
-}
-
 fn emit(list: &[(String, Function)], name: &str, v: JsValue, out: &mut Vec<Out>) {
-    for f in listeners_for(list, name) {
-        out.push(Out::Call(f, v.clone()));
+    for (n, f) in list {
+        if n == name {
+            out.push(Out::Call(f.clone(), v.clone()));
+        }
     }
 }
 
