@@ -97,16 +97,12 @@ fn restore(lab: &Lab) {
             };
             let mut seen: Option<Vec<(String, Vec<u32>)>> = None;
             (1..=n).all(|i| {
-                let Ok(out) = lab.exec(
-                    "hsdump",
-                    &[&format!("10.1.0.{i}:9901")],
-                    Duration::from_secs(10),
-                ) else {
+                let Ok(out) = hsdump_text(lab, i) else {
                     return false;
                 };
                 let mut pools = Vec::new();
                 for (pool, count) in &expected {
-                    let Some(p) = parse_hsdump(&out.stdout, pool) else {
+                    let Some(p) = parse_hsdump(&out, pool) else {
                         return false;
                     };
                     if p.elements.len() != *count || !p.elements.iter().all(|e| listening(e.port)) {
@@ -218,6 +214,17 @@ pub fn parse_hsdump(text: &str, pool: &str) -> Option<DumpedPool> {
     Some(out)
 }
 
+/// What RSPLIB's `hsdump` prints for registrar `i` (from 1), asked at its
+/// ENRP endpoint inside the lab.
+pub fn hsdump_text(lab: &Lab, i: usize) -> anyhow::Result<String> {
+    let ep = format!(
+        "{}:{}",
+        Topology::registrar_address(i - 1),
+        rserpool_lab::topology::ENRP_PORT
+    );
+    Ok(lab.exec("hsdump", &[&ep], Duration::from_secs(10))?.stdout)
+}
+
 /// The lab process (topology name) of the pool element with identifier
 /// `id`: its user transport port from hsdump, the SCTP endpoint on that
 /// port from /proc/net/sctp/eps, and the process that owns the socket.
@@ -227,9 +234,7 @@ pub fn pe_process(lab: &Lab, id: u32) -> anyhow::Result<String> {
     // be catching up over ENRP).
     let mut found = None;
     for i in 1..=lab.topology().registrars.len() {
-        let ep = format!("10.1.0.{i}:9901");
-        let dump = lab.exec("hsdump", &[&ep], Duration::from_secs(10))?;
-        found = parse_hsdump(&dump.stdout, "EchoPool")
+        found = parse_hsdump(&hsdump_text(lab, i)?, "EchoPool")
             .and_then(|p| p.elements.into_iter().find(|e| e.id == id));
         if found.is_some() {
             break;

@@ -17,7 +17,7 @@ use client_core::gateway_protocol::{Frame, NoticeCode};
 use client_core::wire::{self, Protocol};
 use rserpool_gateway::client::{tls_trusting, Client, Handshake, TlsConfig, WsMessage};
 use rserpool_lab::topology::{Process, Topology};
-use rserpool_tests::{lab_with, parse_hsdump, LabGuard};
+use rserpool_tests::{hsdump_text, lab_with, parse_hsdump, LabGuard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STRICT_PORT: u16 = 8444;
@@ -62,24 +62,15 @@ fn vector(name: &str) -> Vec<u8> {
         .unwrap_or_else(|_| format!("{}/../../shared/vectors", env!("CARGO_MANIFEST_DIR")));
     let text = std::fs::read_to_string(format!("{dir}/{name}.hex"))
         .unwrap_or_else(|e| panic!("vector {name}: {e}"));
-    (0..text.trim().len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16).expect("hex"))
-        .collect()
+    hex::decode(text.trim()).unwrap_or_else(|e| panic!("vector {name}: {e}"))
 }
 
 /// EchoPool's PE identifiers at every registrar (sorted), from hsdump.
 fn handlespace(lab: &rserpool_lab::Lab) -> Vec<Vec<u32>> {
     (1..=3)
         .map(|i| {
-            let out = lab
-                .exec(
-                    "hsdump",
-                    &[&format!("10.1.0.{i}:9901")],
-                    Duration::from_secs(10),
-                )
-                .expect("hsdump");
-            let mut ids: Vec<u32> = parse_hsdump(&out.stdout, "EchoPool")
+            let out = hsdump_text(lab, i).expect("hsdump");
+            let mut ids: Vec<u32> = parse_hsdump(&out, "EchoPool")
                 .map(|p| p.elements.iter().map(|e| e.id).collect())
                 .unwrap_or_default();
             ids.sort();

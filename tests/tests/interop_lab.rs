@@ -5,17 +5,15 @@
 use std::time::Duration;
 
 use rserpool_tests::{
-    failover_times, json_lines, lab, parse_hsdump, pe_process, resolve_loop_with_registrar_kill,
-    resolved_elements, session_with_pe_kill, wait_until, DumpedPool,
+    failover_times, hsdump_text, json_lines, lab, parse_hsdump, pe_process,
+    resolve_loop_with_registrar_kill, resolved_elements, session_with_pe_kill, wait_until,
+    DumpedPool,
 };
 
 fn hsdump(lab: &rserpool_lab::Lab, i: usize) -> DumpedPool {
-    let ep = format!("10.1.0.{i}:9901");
-    let out = lab
-        .exec("hsdump", &[&ep], Duration::from_secs(10))
-        .expect("hsdump");
-    parse_hsdump(&out.stdout, "EchoPool")
-        .unwrap_or_else(|| panic!("no EchoPool in hsdump {ep}:\n{}", out.stdout))
+    let out = hsdump_text(lab, i).expect("hsdump");
+    parse_hsdump(&out, "EchoPool")
+        .unwrap_or_else(|| panic!("no EchoPool in hsdump of registrar {i}:\n{out}"))
 }
 
 fn resolve(lab: &rserpool_lab::Lab, registrars: &[&str]) -> serde_json::Value {
