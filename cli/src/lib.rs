@@ -2,6 +2,7 @@
 //! hold sessions with pool elements (a driver of client-core's pool user).
 
 pub mod capture;
+pub mod control;
 pub mod decode;
 pub mod driver;
 pub mod exit;

@@ -603,7 +603,8 @@ impl Agent {
     }
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

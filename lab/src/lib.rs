@@ -13,6 +13,7 @@ pub mod agent;
 mod host;
 pub mod image;
 pub mod proto;
+mod subscription;
 pub mod topology;
 pub mod vm;
 
@@ -20,4 +21,5 @@ pub use host::{
     build_guest_binaries, guest_init_script, kernel_has_sctp, request_agent, ExecOutput, Lab,
     LabOptions, Mode,
 };
+pub use subscription::Subscription;
 pub use topology::Topology;
