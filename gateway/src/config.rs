@@ -31,6 +31,17 @@ pub struct Limits {
     /// (RFC 5355 §2.13: a client must not evict PEs by flooding).
     pub eu_per_second: f64,
     pub eu_burst: u32,
+    /// An Endpoint Unreachable for one PE is forwarded at most once per
+    /// this interval per session (RFC 5355 §2.13).
+    pub eu_session_pe_interval_ms: u64,
+    /// Gateway-wide, over all sessions: at most `eu_pe_budget_burst`
+    /// reports per PE at once, refilled one per `eu_pe_budget_interval_ms`.
+    /// RSPLIB deletes a PE at its `-maxbadpereports`-th report (3 by
+    /// default, counted over the whole registration), so with the defaults
+    /// (1, 60 s) clients of this gateway alone need at least 2 minutes to
+    /// evict a healthy PE, however many sessions they open.
+    pub eu_pe_budget_burst: u32,
+    pub eu_pe_budget_interval_ms: u64,
     /// WebSocket sessions open at once, in total and per client address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -51,6 +62,9 @@ impl Default for Limits {
             hr_burst: 20,
             eu_per_second: 1.0,
             eu_burst: 3,
+            eu_session_pe_interval_ms: 60_000,
+            eu_pe_budget_burst: 1,
+            eu_pe_budget_interval_ms: 60_000,
             max_connections: 1024,
             max_connections_per_ip: 32,
             handshake_timeout_ms: 5_000,
@@ -58,6 +72,16 @@ impl Default for Limits {
             connect_timeout_ms: 5_000,
         }
     }
+}
+
+/// Descriptors kept aside for listeners, logs and the runtime.
+const RESERVED_FDS: usize = 64;
+
+/// WebSocket sessions that `fds` descriptors hold when each session has
+/// its TCP socket and its registrar association open, plus one PE session
+/// on average (more PE sessions get `gateway-busy`, not a crash).
+pub fn connections_for_fds(fds: usize) -> usize {
+    fds.saturating_sub(RESERVED_FDS) / 3
 }
 
 impl Limits {
@@ -83,7 +107,8 @@ pub struct Config {
     pub plaintext: bool,
     /// Prometheus metrics and the message tap (`/metrics`, `/tap`); must be loopback.
     pub metrics: Option<SocketAddr>,
-    /// If set, clients must send `Authorization: Bearer <token>`.
+    /// If set, clients must present this token (`Authorization: Bearer`
+    /// or the `rserpool.token.<base64url>` subprotocol; `--token-file`).
     pub bearer_token: Option<String>,
     /// Allowed `Origin` values (exact); `"*"` allows any. A request without
     /// Origin (not a browser) is allowed.

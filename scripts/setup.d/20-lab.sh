@@ -7,7 +7,7 @@
 set -euo pipefail
 case "${1:-install}" in
 apt-packages)
-    echo "qemu-system-x86 busybox-static cpio rsplib-registrar rsplib-services rsplib-tools musl-tools iproute2"
+    echo "qemu-system-x86 busybox-static cpio rsplib-registrar rsplib-services rsplib-tools musl-tools iproute2 gcc librsplib-dev"
     ;;
 install)
     export PATH="$HOME/.cargo/bin:$PATH"
