@@ -34,6 +34,13 @@ pub enum LabCommand {
     },
     /// Stop the lab started by `lab up` in another shell.
     Down,
+    /// Make your browsers trust this machine's lab CA (Chromium's NSS
+    /// database and every Firefox profile), so the lab page works in them.
+    Trust {
+        /// Remove the lab CA from those stores instead.
+        #[arg(long)]
+        remove: bool,
+    },
     /// Processes of the running lab and their state.
     Status,
     /// Kill (SIGKILL) a process of the running lab, e.g. `pe-1`, `registrar-2`.
@@ -103,6 +110,7 @@ pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
             };
             up(topology, mode, page, json, out)
         }
+        LabCommand::Trust { remove } => crate::trust::run(remove, json, out),
         LabCommand::Down => {
             let s = load_state()?;
             let pid = i32::try_from(s.pid)?;
@@ -248,6 +256,10 @@ fn up(
             )?;
         }
         writeln!(out, "Ctrl-C or `rserpool lab down` stops it.")?;
+        writeln!(
+            out,
+            "Browser: run `rserpool lab trust` once per machine so it trusts the lab gateway."
+        )?;
         writeln!(out, "\nlab page: {}", control.page_url())?;
     }
     out.flush()?;

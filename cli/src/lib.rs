@@ -13,6 +13,7 @@ pub mod resolve;
 pub mod session;
 pub mod summary;
 pub mod transport;
+pub mod trust;
 pub mod wss;
 
 use std::io::Write;

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod agent;
+pub mod ca;
 pub mod csp;
 mod host;
 pub mod hsdump;
