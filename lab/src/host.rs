@@ -507,7 +507,7 @@ impl Lab {
             crate::topology::ENRP_PORT
         );
         let out = self.exec("hsdump", &[&ep], Duration::from_secs(10))?;
-        Ok(crate::agent::parse_hsdump_pools(&out.stdout))
+        Ok(crate::hsdump::pool_sizes(&out.stdout))
     }
 
     /// Shuts the environment down (also done on drop).

@@ -10,7 +10,9 @@
 //! ```
 
 pub mod agent;
+pub mod csp;
 mod host;
+pub mod hsdump;
 pub mod image;
 pub mod proto;
 mod subscription;

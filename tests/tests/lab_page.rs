@@ -41,16 +41,28 @@ fn topology() -> Topology {
             pe("pe-other", "OtherPool", "registrar-west"),
         ],
         processes: vec![Process {
-            // Only the two registrars this lab has.
-            args: gateway
-                .args
-                .into_iter()
-                .filter(|a| !a.starts_with("/asap/3="))
-                .collect(),
+            // Routes to the two registrars this lab has.
+            args: without_route(&gateway.args, "/asap/3="),
             ..gateway
         }],
         forward: Topology::default().forward,
+        csp: Default::default(),
     }
+}
+
+/// Gateway arguments without the `--registrar PATH=ADDR` whose value
+/// starts with `route`.
+fn without_route(args: &[String], route: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        if a == "--registrar" && it.peek().is_some_and(|v| v.starts_with(route)) {
+            it.next();
+            continue;
+        }
+        out.push(a.clone());
+    }
+    out
 }
 
 fn lab() -> LabGuard {
@@ -118,6 +130,36 @@ impl Page {
             .expect("state")
             .to_string()
     }
+}
+
+/// Reads server-sent events until `want` has seen enough (returns true) or
+/// `limit` passes; every `(event, data)` seen is handed to `want`.
+fn read_events(page: &Page, limit: Duration, mut want: impl FnMut(&str, &Value) -> bool) {
+    let events = page
+        .http
+        .get(page.url("/api/events"))
+        .header("X-Lab-Key", page.server.secret())
+        .call()
+        .expect("event stream");
+    assert_eq!(events.status(), 200);
+    let deadline = std::time::Instant::now() + limit;
+    let mut kind = String::new();
+    for line in BufReader::new(events.into_body().into_reader()).lines() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every expected event arrived within {limit:?}"
+        );
+        let line = line.expect("event stream line");
+        if let Some(k) = line.strip_prefix("event: ") {
+            kind = k.to_string();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            let d: Value = serde_json::from_str(d).expect("event data is JSON");
+            if want(&kind, &d) {
+                return;
+            }
+        }
+    }
+    panic!("the event stream ended");
 }
 
 fn answer(mut r: ureq::http::Response<ureq::Body>) -> (u16, Value) {
@@ -272,4 +314,138 @@ fn bad_node_requests_get_typed_errors_and_the_server_keeps_serving() {
     // None of that disturbed the server.
     assert_eq!(page.get("/api/lab").0, 200);
     assert_eq!(page.state_of("pe-east"), "running");
+}
+
+#[test]
+fn component_status_reports_of_every_registrar_and_pe_reach_the_page() {
+    let lab = lab();
+    let page = Page::on(&lab);
+    let mut reports: std::collections::BTreeMap<String, Value> = Default::default();
+    let expected = [
+        "registrar-east",
+        "registrar-west",
+        "pe-east",
+        "pe-west",
+        "pe-other",
+    ];
+    read_events(&page, Duration::from_secs(30), |kind, d| {
+        assert_ne!(kind, "csp-error", "an RSPLIB report did not decode: {d}");
+        if kind == "csp" {
+            if let Some(node) = d["node"].as_str() {
+                if std::env::var_os("LAB_PAGE_SHOW_CSP").is_some() {
+                    eprintln!("{node}: {}", d["datagram"]);
+                }
+                reports.insert(node.to_string(), d.clone());
+            }
+        }
+        expected.iter().all(|n| reports.contains_key(*n))
+    });
+    let east = &reports["registrar-east"];
+    assert_eq!(east["kind"], "registrar");
+    assert_eq!(east["id"], 0x2000_0001);
+    assert_eq!(east["sender_id"], "0x0100000020000001");
+    assert_eq!(east["interval_ms"], 500);
+    assert!(
+        east["status"].as_str().unwrap().contains("PEs in"),
+        "{east}"
+    );
+    // A registrar lists its ENRP associations (its peer; every hsdump
+    // that asked it counts as one too while its association lasts).
+    let peers = east["associations"].as_array().unwrap();
+    assert!(
+        peers
+            .iter()
+            .all(|a| a["receiver_kind"] == "registrar" && a["ppid"] == 12),
+        "{east}"
+    );
+    assert!(!peers.is_empty(), "{east}");
+    // A PE lists its association with its registrar, over ASAP (RSPLIB
+    // 3.4.4 names the registrar with object id 0 there).
+    let pe = &reports["pe-other"];
+    assert_eq!(pe["kind"], "pe");
+    assert_eq!(pe["status"], "0 Sessions");
+    let asap = pe["associations"].as_array().unwrap();
+    assert_eq!(asap.len(), 1, "{pe}");
+    assert_eq!(asap[0]["ppid"], 11);
+    assert_eq!(asap[0]["receiver_kind"], "registrar");
+}
+
+#[test]
+fn handlespace_shows_every_pe_at_every_registrar_with_its_process() {
+    let lab = lab();
+    let page = Page::on(&lab);
+    let (status, h) = page.get("/api/handlespace");
+    assert_eq!(status, 200, "{h}");
+    let registrars = h["registrars"].as_array().expect("registrars");
+    assert_eq!(registrars.len(), 2);
+    for r in registrars {
+        assert_eq!(r["error"], Value::Null, "{r}");
+        let echo = r["pools"]["EchoPool"]["elements"]
+            .as_array()
+            .expect("EchoPool");
+        let other = r["pools"]["OtherPool"]["elements"]
+            .as_array()
+            .expect("OtherPool");
+        let mut nodes: Vec<&str> = echo
+            .iter()
+            .map(|e| e["node"].as_str().unwrap_or("?"))
+            .collect();
+        nodes.sort();
+        assert_eq!(nodes, ["pe-east", "pe-west"], "{r}");
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[0]["node"], "pe-other");
+        assert_eq!(other[0]["home_registrar"], "registrar-west");
+    }
+}
+
+#[test]
+fn the_gateways_tap_reaches_the_page() {
+    let lab = lab();
+    let page = Page::on(&lab);
+    let url = lab.gateway_url(1).expect("gateway url");
+    assert!(
+        lab.is_running("gateway").unwrap(),
+        "{:?}",
+        lab.logs("gateway", 20)
+    );
+    let tls = rserpool_gateway::client::tls_trusting(&lab.gateway_ca()).expect("lab CA");
+    // Resolve through the gateway now and then while the stream is read
+    // (the agent connects to the tap once a subscriber exists).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let resolver = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut c =
+                    rserpool_gateway::client::Client::connect_ready(&url, tls, &Default::default())
+                        .await
+                        .expect("gateway session");
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    c.resolve("OtherPool").await.expect("resolution");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            })
+        })
+    };
+    let mut seen = Vec::new();
+    read_events(&page, Duration::from_secs(30), |kind, d| {
+        if kind == "tap" {
+            seen.push(d.clone());
+        }
+        seen.iter().any(|t| t["direction"] == "from-client")
+            && seen.iter().any(|t| t["direction"] == "from-registrar")
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    resolver.join().expect("resolver");
+    let request = seen
+        .iter()
+        .find(|t| t["direction"] == "from-client")
+        .unwrap();
+    assert_eq!(request["gateway"], "gateway");
+    assert_eq!(request["message_type"], "ASAP Handle Resolution");
+    assert!(request["t_ms"].as_u64().is_some());
 }

@@ -12,6 +12,8 @@
 
 mod assets;
 mod events;
+mod handlespace;
+mod nodes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -115,9 +117,16 @@ impl ControlServer {
         let addr = listener.local_addr()?;
         let secret = random_secret()?;
         let hub = events::EventHub::default();
-        let relay = events::AgentRelay::start(lab.agent.clone(), lab.token.clone(), hub.clone());
+        let ports = nodes::PortNames::start(lab.clone());
+        let naming = events::Naming {
+            registrars: nodes::registrar_names(&lab),
+            ports: Some(ports.clone()),
+        };
+        let relay =
+            events::AgentRelay::start(lab.agent.clone(), lab.token.clone(), hub.clone(), naming);
         let state = Arc::new(Shared {
             lab,
+            ports,
             secret: secret.clone(),
             hub,
             ui_dir: opts.ui_dir,
@@ -196,6 +205,7 @@ fn random_secret() -> Result<String> {
 
 struct Shared {
     lab: LabAccess,
+    ports: nodes::PortNames,
     secret: String,
     hub: events::EventHub,
     ui_dir: PathBuf,
@@ -207,6 +217,7 @@ fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/lab", get(get_lab))
         .route("/status", get(get_status))
+        .route("/handlespace", get(handlespace::get))
         .route("/nodes/{name}/{action}", post(node_action))
         .route("/events", get(events::stream))
         .fallback(|| async {
@@ -329,6 +340,9 @@ struct LabDescription {
     mode: &'static str,
     topology: TopologyDescription,
     gateway_urls: Vec<String>,
+    /// Component Status reporting: the interval each report states too
+    /// (a node is stale after a few missed ones); `null` when off.
+    csp_interval_ms: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -400,6 +414,7 @@ fn describe(lab: &LabAccess) -> LabDescription {
                 .collect(),
         },
         gateway_urls: lab.gateway_urls.clone(),
+        csp_interval_ms: (t.csp.interval_ms > 0).then_some(t.csp.interval_ms),
     }
 }
 
