@@ -51,6 +51,11 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// SCTP connect to a registrar or PE (RSPLIB: 5 s towards PEs).
     pub connect_timeout_ms: u64,
+    /// A message to the client that cannot be sent within this closes the
+    /// session with 1008 (a client that never reads).
+    pub write_timeout_ms: u64,
+    /// Server Ping interval (below the idle timeout; Pongs are activity).
+    pub ping_interval_ms: u64,
 }
 
 impl Default for Limits {
@@ -70,6 +75,8 @@ impl Default for Limits {
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 300_000,
             connect_timeout_ms: 5_000,
+            write_timeout_ms: 10_000,
+            ping_interval_ms: 30_000,
         }
     }
 }
@@ -93,6 +100,12 @@ impl Limits {
     }
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms.max(1))
+    }
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms.max(100))
     }
 }
 

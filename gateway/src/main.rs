@@ -82,6 +82,12 @@ struct Args {
     /// Close a session after this long without a frame from the client.
     #[arg(long, value_name = "MS")]
     idle_timeout_ms: Option<u64>,
+    /// Close a session whose client does not take a message within this.
+    #[arg(long, value_name = "MS")]
+    write_timeout_ms: Option<u64>,
+    /// Send a WebSocket Ping this often.
+    #[arg(long, value_name = "MS")]
+    ping_interval_ms: Option<u64>,
 }
 
 impl Args {
@@ -111,6 +117,8 @@ impl Args {
         set(&mut l.max_connections_per_ip, self.max_connections_per_ip);
         set(&mut l.handshake_timeout_ms, self.handshake_timeout_ms);
         set(&mut l.idle_timeout_ms, self.idle_timeout_ms);
+        set(&mut l.write_timeout_ms, self.write_timeout_ms);
+        set(&mut l.ping_interval_ms, self.ping_interval_ms);
     }
 }
 

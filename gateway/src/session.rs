@@ -12,6 +12,8 @@ use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, VERSIO
 use client_core::wire::{self, consts::PPID_ASAP, Protocol};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::config::{Config, Route};
@@ -166,20 +168,37 @@ where
     let idle = limits.idle_timeout();
     let mut last_activity = Instant::now();
 
+    let write_timeout = limits.write_timeout();
+    let mut ping = tokio::time::interval_at(
+        (Instant::now() + limits.ping_interval()).into(),
+        limits.ping_interval(),
+    );
+    // Why the session ends, as the close frame says it (RFC 6455 §7.4).
+    let mut close: Option<(CloseCode, &'static str)> = None;
     'session: loop {
         let deadline = last_activity + idle;
         tokio::select! {
             msg = stream.next() => {
-                let Some(Ok(msg)) = msg else { break };
+                let msg = match msg {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => {
+                        close = Some(close_for(&e));
+                        break;
+                    }
+                    None => break,
+                };
                 last_activity = Instant::now();
                 let bytes = match msg {
                     WsMessage::Binary(b) => b,
                     WsMessage::Text(_) => {
                         m.count_notice(NoticeCode::TextFrame);
-                        if sink.send(send(Frame::notice(0, NoticeCode::TextFrame, "text frames are not part of rserpool.asap.v1"))).await.is_err() { break; }
+                        if let Err(c) = deliver(&mut sink, send(Frame::notice(0, NoticeCode::TextFrame, "text frames are not part of rserpool.asap.v1")), write_timeout).await { close = c; break; }
                         continue;
                     }
-                    WsMessage::Close(_) => break,
+                    WsMessage::Close(_) => {
+                        close = Some((CloseCode::Normal, ""));
+                        break;
+                    }
                     _ => continue,
                 };
                 let now = ctx.epoch.elapsed();
@@ -235,7 +254,7 @@ where
                 };
                 if let Some(f) = reply {
                     if let Frame::Notice { code, .. } = &f { m.count_notice(*code); }
-                    if sink.send(send(f)).await.is_err() { break 'session; }
+                    if let Err(c) = deliver(&mut sink, send(f), write_timeout).await { close = c; break 'session; }
                 }
             }
             up = up_rx.recv() => {
@@ -252,11 +271,12 @@ where
                             }
                         }
                         m.messages_to_client.inc();
-                        if sink.send(send(Frame::Message { channel, ppid, payload: data })).await.is_err() { break; }
+                        if let Err(c) = deliver(&mut sink, send(Frame::Message { channel, ppid, payload: data }), write_timeout).await { close = c; break; }
                     }
                     Upstream::Closed { channel, reason } if channel == REGISTRAR_CHANNEL => {
                         m.count_notice(NoticeCode::RegistrarLost);
-                        let _ = sink.send(send(Frame::notice(0, NoticeCode::RegistrarLost, reason))).await;
+                        let _ = deliver(&mut sink, send(Frame::notice(0, NoticeCode::RegistrarLost, reason)), write_timeout).await;
+                        close = Some((CloseCode::Error, "registrar association lost"));
                         break;
                     }
                     Upstream::Closed { channel, reason } => {
@@ -264,14 +284,23 @@ where
                             s.reader.abort();
                             policy.session_ended(channel);
                             m.count_notice(NoticeCode::SessionAborted);
-                            if sink.send(send(Frame::notice(channel, NoticeCode::SessionAborted, reason))).await.is_err() { break; }
+                            if let Err(c) = deliver(&mut sink, send(Frame::notice(channel, NoticeCode::SessionAborted, reason)), write_timeout).await { close = c; break; }
                         }
                     }
                 }
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 tracing::info!(session = ctx.id, "idle timeout");
+                close = Some((CloseCode::Away, "idle timeout"));
                 break;
+            }
+            _ = ping.tick() => {
+                // Keeps NATs and proxies from dropping a quiet session;
+                // the client's Pong counts as activity.
+                if let Err(c) = deliver(&mut sink, WsMessage::Ping(Vec::new().into()), write_timeout).await {
+                    close = c;
+                    break;
+                }
             }
         }
     }
@@ -279,7 +308,51 @@ where
     for (_, s) in pe_sessions {
         s.reader.abort();
     }
-    let _ = sink.close().await;
+    if let Some((code, reason)) = close {
+        if code == CloseCode::Policy {
+            tracing::info!(session = ctx.id, "{reason}");
+        }
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(write_timeout, sink.send(WsMessage::Close(Some(frame)))).await;
+    }
+    let _ = tokio::time::timeout(write_timeout, sink.close()).await;
+}
+
+/// Sends one message within `limit`. A client that does not read holds
+/// the send; past the limit the session ends with 1008 (its associations
+/// are freed with it), whatever else it was doing.
+async fn deliver<S>(
+    sink: &mut S,
+    msg: WsMessage,
+    limit: std::time::Duration,
+) -> Result<(), Option<(CloseCode, &'static str)>>
+where
+    S: Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    match tokio::time::timeout(limit, sink.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(Some((
+            CloseCode::Policy,
+            "write timeout: the client does not read",
+        ))),
+    }
+}
+
+/// The close code for a WebSocket error from the client's side.
+fn close_for(e: &tokio_tungstenite::tungstenite::Error) -> (CloseCode, &'static str) {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    match e {
+        Error::Capacity(CapacityError::MessageTooLong { .. }) => {
+            (CloseCode::Size, "message too big")
+        }
+        Error::Capacity(_) => (CloseCode::Size, "frame too big"),
+        Error::Protocol(_) | Error::Utf8(_) => (CloseCode::Protocol, "WebSocket protocol error"),
+        _ => (CloseCode::Error, "connection error"),
+    }
 }
 
 fn hello_registrar(route: &Route) -> String {
