@@ -66,6 +66,16 @@ struct State {
     /// The lab page with this run's secret (`http://127.0.0.1:P/#key=…`).
     #[serde(default)]
     page_url: String,
+    /// The topology the lab was started with (for `rserpool scenario run`).
+    #[serde(default)]
+    topology: Option<rserpool_lab::Topology>,
+}
+
+/// The running lab's agent address, token and topology, from
+/// `current.json` (written by `lab up`).
+pub fn current_lab() -> Result<(String, String, rserpool_lab::Topology)> {
+    let s = load_state()?;
+    Ok((s.agent, s.token, s.topology.unwrap_or_default()))
 }
 
 fn state_file() -> PathBuf {
@@ -223,6 +233,7 @@ fn up(
         gateway_urls: gateway_urls.clone(),
         gateway_ca: lab.gateway_ca(),
         page_url: control.page_url(),
+        topology: Some(lab.topology().clone()),
     };
     std::fs::write(state_file(), serde_json::to_string_pretty(&state)?)?;
     if json {

@@ -18,6 +18,9 @@ pub enum ScenarioCommand {
         /// Scenario id (see `rserpool scenario list`).
         id: String,
     },
+    /// Run a scenario against the running lab (`rserpool lab up`):
+    /// progress on stderr, the run record on stdout (--json) or in --out.
+    Run(RunArgs),
     /// Print docs/scenarios.md: a card per scenario, with the figures of
     /// the run records in DIR.
     Docs {
@@ -25,6 +28,31 @@ pub enum ScenarioCommand {
         #[arg(long, default_value = "docs/runs")]
         runs: PathBuf,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario id (see `rserpool scenario list`).
+    pub id: String,
+    /// Switch a defence: NAME=on|off (repeatable).
+    #[arg(long = "defence")]
+    pub defences: Vec<String>,
+    /// Override an attacker parameter: NAME=VALUE, within its range.
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+    /// Seed of the attacker and workload.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Scale every phase's duration (0.5: half as long).
+    #[arg(long, default_value_t = 1.0)]
+    pub phase_scale: f64,
+    /// Write the run record here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run twice from the same seed, with this defence off then on, and
+    /// print the difference of the expectation's metric.
+    #[arg(long)]
+    pub compare: Option<String>,
 }
 
 fn io(e: std::io::Error) -> CliError {
@@ -78,10 +106,163 @@ pub fn run(cmd: &ScenarioCommand, as_json: bool, out: &mut dyn Write) -> Result<
                 write!(out, "{card}").map_err(io)?;
             }
         }
+        ScenarioCommand::Run(a) => return run_scenario(&cat, a, as_json, out),
         ScenarioCommand::Docs { runs } => {
             let records = read_records(runs)?;
             write!(out, "{}", docs::scenarios_md(&cat, &records)).map_err(io)?;
         }
+    }
+    out.flush().map_err(io)
+}
+
+fn usage(e: impl Into<anyhow::Error>) -> CliError {
+    CliError::new(ExitStatus::Usage, e.into())
+}
+
+fn run_scenario(
+    cat: &Catalogue,
+    a: &RunArgs,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    use rserpool_scenarios::catalogue::{parse_defence_switch, parse_param};
+    let scenario = cat.runnable(&a.id).map_err(usage)?;
+    let defences = a
+        .defences
+        .iter()
+        .map(|d| parse_defence_switch(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let params = a
+        .params
+        .iter()
+        .map(|p| parse_param(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    scenario.defence_settings(&defences).map_err(usage)?;
+    scenario.param_values(&params).map_err(usage)?;
+    if let Some(c) = &a.compare {
+        scenario.defence(c).map_err(usage)?;
+    }
+    if !(0.05..=10.0).contains(&a.phase_scale) {
+        return Err(usage(anyhow::anyhow!(
+            "--phase-scale must be within 0.05..=10"
+        )));
+    }
+    let (agent, token, topology) = crate::lab::current_lab().map_err(CliError::from)?;
+    let lab = rserpool_scenarios::LabHandle {
+        agent,
+        token,
+        topology,
+    };
+    let variants: Vec<Option<bool>> = match &a.compare {
+        Some(_) => vec![Some(false), Some(true)],
+        None => vec![None],
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut records = Vec::new();
+    for v in variants {
+        let mut d = defences.clone();
+        if let (Some(name), Some(on)) = (&a.compare, v) {
+            d.retain(|(n, _)| n != name);
+            d.push((name.clone(), on));
+        }
+        let mut command = format!("rserpool scenario run {} --seed {}", a.id, a.seed);
+        for (n, on) in &d {
+            command.push_str(&format!(
+                " --defence {n}={}",
+                if *on { "on" } else { "off" }
+            ));
+        }
+        for p in &a.params {
+            command.push_str(&format!(" --param {p}"));
+        }
+        if a.phase_scale != 1.0 {
+            command.push_str(&format!(" --phase-scale {}", a.phase_scale));
+        }
+        let opts = rserpool_scenarios::RunOptions {
+            seed: a.seed,
+            defences: d,
+            params: params.clone(),
+            phase_scale: a.phase_scale,
+            command,
+        };
+        let rec = rserpool_scenarios::run(
+            &lab,
+            scenario,
+            &opts,
+            |p| {
+                let vals: Vec<String> = p
+                    .sample
+                    .values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                eprintln!(
+                    "[{:>6} ms] {:<8} {}",
+                    p.elapsed_ms,
+                    p.phase.as_str(),
+                    vals.join(" ")
+                );
+            },
+            &stop,
+        )
+        .map_err(CliError::from)?;
+        if let Some(v) = &rec.verdict {
+            eprintln!("verdict: {}", v.text);
+        }
+        records.push(rec);
+    }
+    let last = records.last().expect("one run at least");
+    if let Some(path) = &a.out {
+        let text = serde_json::to_string_pretty(last)
+            .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+        std::fs::write(path, text).map_err(io)?;
+    }
+    if as_json {
+        for r in &records {
+            let v = serde_json::to_string(r).map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+            writeln!(out, "{v}").map_err(io)?;
+        }
+    } else {
+        for r in &records {
+            writeln!(
+                out,
+                "{}: {}",
+                r.command,
+                r.verdict.as_ref().map_or("no verdict", |v| v.text.as_str())
+            )
+            .map_err(io)?;
+        }
+    }
+    if let (Some(_), [off, on]) = (&a.compare, records.as_slice()) {
+        if let Some(e) = &scenario.expectation {
+            let get = |r: &RunRecord| {
+                r.summary
+                    .get(&e.phase())
+                    .and_then(|m| m.get(e.metric()))
+                    .copied()
+            };
+            if let (Some(x), Some(y)) = (get(off), get(on)) {
+                writeln!(
+                    out,
+                    "{} in {}: off {x:.3}, on {y:.3}, difference {:.3}",
+                    e.metric(),
+                    e.phase().as_str(),
+                    y - x
+                )
+                .map_err(io)?;
+            }
+        }
+    }
+    if records
+        .iter()
+        .any(|r| r.verdict.as_ref().is_some_and(|v| !v.passed))
+    {
+        return Err(CliError::new(
+            ExitStatus::Failure,
+            anyhow::anyhow!("the measured outcome is not the catalogue's expectation"),
+        ));
     }
     out.flush().map_err(io)
 }

@@ -4,6 +4,8 @@
 pub mod catalogue;
 pub mod docs;
 pub mod record;
+pub mod run;
 
 pub use catalogue::{Catalogue, CatalogueError, Scenario};
 pub use record::RunRecord;
+pub use run::{run, LabHandle, Progress, RunOptions};
