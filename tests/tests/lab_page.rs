@@ -81,6 +81,7 @@ impl Page {
             ControlOptions {
                 port: 0,
                 ui_dir: std::env::temp_dir().join("no-lab-ui-here"),
+                ..ControlOptions::default()
             },
         )
         .expect("control server starts");
