@@ -1,5 +1,5 @@
-//! The control server's run management, with a scenario runner that plays
-//! a scenario without a lab (a test double: it reports progress every 20 ms
+//! The control server's run management on the real catalogue, with a
+//! scenario runner that plays a scenario without a lab (a test double: it reports progress every 20 ms
 //! until it is stopped or done, and leaves a record and a capture). What is
 //! under test is the server: validation against the catalogue, one run at
 //! a time, progress as `run` events, stop, the record and the pcap
@@ -15,6 +15,7 @@ use rserpool_cli::control::{
     ControlOptions, ControlServer, LabAccess, RunOutcome, RunProgress, RunRequest, ScenarioRunner,
 };
 use rserpool_lab::{Mode, Topology};
+use rserpool_scenarios::Scenario;
 use serde_json::{json, Value};
 
 struct Rehearsal {
@@ -22,21 +23,15 @@ struct Rehearsal {
 }
 
 impl ScenarioRunner for Rehearsal {
-    fn catalogue(&self) -> Value {
-        json!({ "schema": "rserpool-catalogue/1", "scenarios": [
-            { "id": "rfc5355-2.13-eu-flood", "class": "threat",
-              "defences": [ { "name": "maxeurate" } ] },
-            { "id": "rfc5355-2.10-integrity", "class": "not-staged",
-              "not_staged_reason": "needs an on-path relay", "defences": [] } ] })
-    }
-
     fn run(
         &self,
         _lab: &LabAccess,
+        scenario: &Scenario,
         request: &RunRequest,
         progress: &mut dyn FnMut(RunProgress),
         stop: &AtomicBool,
     ) -> anyhow::Result<RunOutcome> {
+        assert_eq!(scenario.id, request.scenario);
         let steps = if request.seed == 7 { 5 } else { 500 };
         let mut samples = Vec::new();
         for i in 0..steps {
@@ -78,7 +73,7 @@ fn page(runner: Option<Arc<dyn ScenarioRunner>>) -> Page {
             gateway_urls: vec![],
         },
         ControlOptions {
-            scenarios: runner,
+            runner,
             ui_dir: std::env::temp_dir(),
             ..ControlOptions::default()
         },
@@ -150,6 +145,11 @@ fn a_run_reports_progress_finishes_with_its_record_and_its_capture() {
     let (status, cat) = p.get("/api/scenarios");
     assert_eq!(status, 200);
     assert_eq!(cat["schema"], "rserpool-catalogue/1");
+    assert!(cat["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == "rfc5355-2.13-eu-flood"));
 
     let events = p
         .http
@@ -277,10 +277,11 @@ fn bad_run_requests_get_typed_errors() {
 }
 
 #[test]
-fn without_the_scenario_library_the_run_api_says_so() {
+fn without_a_runner_the_catalogue_is_served_and_runs_are_refused() {
     let p = page(None);
-    let (s, e) = p.get("/api/scenarios");
+    let (s, cat) = p.get("/api/scenarios");
+    assert_eq!(s, 200);
+    assert_eq!(cat["schema"], "rserpool-catalogue/1");
+    let (s, e) = p.post("/api/runs", r#"{"scenario":"rfc5355-2.13-eu-flood"}"#);
     assert_eq!((s, e["error"].as_str()), (501, Some("no-scenario-runner")));
-    let (s, _) = p.post("/api/runs", r#"{"scenario":"x"}"#);
-    assert_eq!(s, 501);
 }

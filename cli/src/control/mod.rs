@@ -78,9 +78,9 @@ pub struct ControlOptions {
     pub port: u16,
     /// Directory of the built page (`index.html` and its assets).
     pub ui_dir: PathBuf,
-    /// The scenario library (`/api/scenarios`, `/api/runs`); without it
-    /// those answer 501.
-    pub scenarios: Option<Arc<dyn ScenarioRunner>>,
+    /// What runs scenarios (`/api/runs`); without one those answer 501
+    /// (the catalogue is served regardless).
+    pub runner: Option<Arc<dyn ScenarioRunner>>,
 }
 
 impl Default for ControlOptions {
@@ -88,7 +88,7 @@ impl Default for ControlOptions {
         ControlOptions {
             port: 0,
             ui_dir: default_ui_dir(),
-            scenarios: None,
+            runner: None,
         }
     }
 }
@@ -136,7 +136,8 @@ impl ControlServer {
             secret: secret.clone(),
             hub,
             ui_dir: opts.ui_dir,
-            scenarios: opts.scenarios,
+            runner: opts.runner,
+            catalogue: rserpool_scenarios::Catalogue::builtin(),
             runs: runs::Runs::default(),
         });
         let app = router(state);
@@ -217,7 +218,8 @@ struct Shared {
     secret: String,
     hub: events::EventHub,
     ui_dir: PathBuf,
-    scenarios: Option<Arc<dyn ScenarioRunner>>,
+    runner: Option<Arc<dyn ScenarioRunner>>,
+    catalogue: rserpool_scenarios::Catalogue,
     runs: runs::Runs,
 }
 

@@ -21,6 +21,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use rserpool_scenarios::{Catalogue, CatalogueError, Scenario};
+
 use super::events::{now_ms, EventHub};
 use super::{ApiError, AppState, LabAccess};
 
@@ -62,16 +64,15 @@ pub struct RunOutcome {
     pub pcap: Option<PathBuf>,
 }
 
-/// The scenario library as the control server uses it.
+/// The scenario runner as the control server uses it.
 pub trait ScenarioRunner: Send + Sync + 'static {
-    /// The catalogue (`rserpool-catalogue/1`).
-    fn catalogue(&self) -> Value;
-
-    /// Runs one scenario on the lab until it ends or `stop` is set,
-    /// calling `progress` as it goes.
+    /// Runs one scenario of the catalogue (validated against it: runnable,
+    /// known defences) on the lab until it ends or `stop` is set, calling
+    /// `progress` as it goes.
     fn run(
         &self,
         lab: &LabAccess,
+        scenario: &Scenario,
         request: &RunRequest,
         progress: &mut dyn FnMut(RunProgress),
         stop: &AtomicBool,
@@ -130,11 +131,11 @@ impl Runs {
 }
 
 fn runner(s: &AppState) -> Result<Arc<dyn ScenarioRunner>, ApiError> {
-    s.scenarios.clone().ok_or_else(|| {
+    s.runner.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "no-scenario-runner",
-            "this lab was started without the scenario library",
+            "this lab has no scenario runner: scenarios can be listed, not run",
         )
     })
 }
@@ -149,50 +150,26 @@ fn parse_id(id: &str) -> Result<u64, ApiError> {
     })
 }
 
-/// `GET /api/scenarios`.
-pub async fn catalogue(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(runner(&s)?.catalogue()))
+/// `GET /api/scenarios`: the catalogue (`rserpool-catalogue/1`).
+pub async fn catalogue(State(s): State<AppState>) -> Json<Catalogue> {
+    Json(s.catalogue.clone())
 }
 
-/// Checks a request against the catalogue: a known scenario, known
-/// defences.
-fn validate(catalogue: &Value, req: &RunRequest) -> Result<(), ApiError> {
-    let scenario = catalogue["scenarios"]
-        .as_array()
-        .and_then(|list| list.iter().find(|sc| sc["id"] == req.scenario.as_str()))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown-scenario",
-                format!("the catalogue has no scenario {:?}", req.scenario),
-            )
-        })?;
-    if scenario["class"] == "not-staged" {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not-staged",
-            format!(
-                "{} is not staged in the lab: {}",
-                req.scenario,
-                scenario["not_staged_reason"].as_str().unwrap_or("")
-            ),
-        ));
-    }
-    let known: Vec<&str> = scenario["defences"]
-        .as_array()
-        .map(|d| d.iter().filter_map(|x| x["name"].as_str()).collect())
-        .unwrap_or_default();
-    if let Some(bad) = req.defences.keys().find(|d| !known.contains(&d.as_str())) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unknown-defence",
-            format!(
-                "{} has no defence {bad:?} (it has: {})",
-                req.scenario,
-                known.join(", ")
-            ),
-        ));
-    }
+/// Checks a request against the catalogue: a runnable scenario, known
+/// defences, a finite floor.
+fn validate<'c>(catalogue: &'c Catalogue, req: &RunRequest) -> Result<&'c Scenario, ApiError> {
+    let typed = |e: CatalogueError| {
+        let (status, code) = match e {
+            CatalogueError::UnknownScenario { .. } => (StatusCode::NOT_FOUND, "unknown-scenario"),
+            CatalogueError::NotStaged { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not-staged"),
+            CatalogueError::UnknownDefence { .. } => (StatusCode::BAD_REQUEST, "unknown-defence"),
+            _ => (StatusCode::BAD_REQUEST, "bad-request"),
+        };
+        ApiError::new(status, code, e.to_string())
+    };
+    let scenario = catalogue.runnable(&req.scenario).map_err(typed)?;
+    let switches: Vec<(String, bool)> = req.defences.clone().into_iter().collect();
+    scenario.defence_settings(&switches).map_err(typed)?;
     if req.floor.is_some_and(|f| !f.is_finite()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -200,7 +177,7 @@ fn validate(catalogue: &Value, req: &RunRequest) -> Result<(), ApiError> {
             "floor must be a finite number",
         ));
     }
-    Ok(())
+    Ok(scenario)
 }
 
 fn run_event(
@@ -234,7 +211,7 @@ pub async fn start(State(s): State<AppState>, body: Bytes) -> Result<Response, A
             format!("the body must be {{\"scenario\", \"seed\", \"defences\", \"floor\"?}}: {e}"),
         )
     })?;
-    validate(&runner.catalogue(), &req)?;
+    let scenario = validate(&s.catalogue, &req)?.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let id = {
         let mut runs = s.runs.lock();
@@ -287,7 +264,7 @@ pub async fn start(State(s): State<AppState>, body: Bytes) -> Result<Response, A
                     r.progress = Some(p);
                 }
             };
-            let result = runner.run(&st.lab, &req, &mut progress, &stop);
+            let result = runner.run(&st.lab, &scenario, &req, &mut progress, &stop);
             let (state, extra) = {
                 let mut runs = st.runs.lock();
                 let Some(r) = runs.get_mut(&id) else { return };
