@@ -21,6 +21,7 @@ fn server(ui_dir: &std::path::Path) -> ControlServer {
         ControlOptions {
             port: 0,
             ui_dir: ui_dir.to_path_buf(),
+            ..ControlOptions::default()
         },
     )
     .expect("control server starts")

@@ -77,7 +77,8 @@ fn a_pool_element_report_lists_its_registrar_association() {
     let [a] = &r.associations[..] else {
         panic!("one association: {:?}", r.associations)
     };
-    // RSPLIB 3.4.4 names the registrar with object 0 here.
+    // 1.5 s after it registered, RSPLIB 3.4.4 still names its registrar
+    // with object 0 (later reports carry the registrar's identifier).
     assert_eq!(a.receiver, ComponentId(0x0100_0000_0000_0000));
     assert_eq!((a.protocol, a.ppid), (132, 11), "SCTP, ASAP");
     assert_eq!(a.duration_us, Some(0x1708d1));

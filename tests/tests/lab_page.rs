@@ -81,6 +81,7 @@ impl Page {
             ControlOptions {
                 port: 0,
                 ui_dir: std::env::temp_dir().join("no-lab-ui-here"),
+                ..ControlOptions::default()
             },
         )
         .expect("control server starts");
@@ -359,8 +360,8 @@ fn component_status_reports_of_every_registrar_and_pe_reach_the_page() {
         "{east}"
     );
     assert!(!peers.is_empty(), "{east}");
-    // A PE lists its association with its registrar, over ASAP (RSPLIB
-    // 3.4.4 names the registrar with object id 0 there).
+    // A PE lists its association with its registrar, over ASAP (in its
+    // first reports RSPLIB 3.4.4 names the registrar with object id 0).
     let pe = &reports["pe-other"];
     assert_eq!(pe["kind"], "pe");
     assert_eq!(pe["status"], "0 Sessions");

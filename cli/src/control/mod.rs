@@ -14,6 +14,7 @@ mod assets;
 mod events;
 mod handlespace;
 mod nodes;
+mod runs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use events::PageEvent;
+pub use runs::{RunOutcome, RunProgress, RunRequest, ScenarioRunner};
 
 /// The header that carries the run's secret on every `/api` request.
 pub const KEY_HEADER: &str = "x-lab-key";
@@ -70,12 +72,15 @@ impl LabAccess {
 }
 
 /// How to run the control server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ControlOptions {
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
     /// Directory of the built page (`index.html` and its assets).
     pub ui_dir: PathBuf,
+    /// What runs scenarios (`/api/runs`); without one those answer 501
+    /// (the catalogue is served regardless).
+    pub runner: Option<Arc<dyn ScenarioRunner>>,
 }
 
 impl Default for ControlOptions {
@@ -83,6 +88,7 @@ impl Default for ControlOptions {
         ControlOptions {
             port: 0,
             ui_dir: default_ui_dir(),
+            runner: None,
         }
     }
 }
@@ -130,6 +136,9 @@ impl ControlServer {
             secret: secret.clone(),
             hub,
             ui_dir: opts.ui_dir,
+            runner: opts.runner,
+            catalogue: rserpool_scenarios::Catalogue::builtin(),
+            runs: runs::Runs::default(),
         });
         let app = router(state);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -209,6 +218,9 @@ struct Shared {
     secret: String,
     hub: events::EventHub,
     ui_dir: PathBuf,
+    runner: Option<Arc<dyn ScenarioRunner>>,
+    catalogue: rserpool_scenarios::Catalogue,
+    runs: runs::Runs,
 }
 
 type AppState = Arc<Shared>;
@@ -220,6 +232,11 @@ fn router(state: AppState) -> Router {
         .route("/handlespace", get(handlespace::get))
         .route("/nodes/{name}/{action}", post(node_action))
         .route("/events", get(events::stream))
+        .route("/scenarios", get(runs::catalogue))
+        .route("/runs", post(runs::start))
+        .route("/runs/{id}", get(runs::get))
+        .route("/runs/{id}/stop", post(runs::stop))
+        .route("/runs/{id}/pcap", get(runs::pcap))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
