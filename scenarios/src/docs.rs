@@ -168,6 +168,9 @@ fn card(o: &mut String, s: &Scenario, runs: &[RunRecord]) {
     if let Some(c) = &s.command {
         let _ = writeln!(o, "- By hand: `{c}`");
     }
+    if !s.phases.is_empty() {
+        let _ = writeln!(o, "- Run: `rserpool scenario run {} --seed 1` (in a lab: `rserpool lab up`)", s.id);
+    }
     let mine: Vec<&RunRecord> = runs.iter().filter(|r| r.scenario.id == s.id).collect();
     if mine.is_empty() {
         let _ = writeln!(o, "\nMeasured: no run record in `docs/runs/` yet.\n");

@@ -262,7 +262,12 @@ pub fn restore(lab: &LabHandle) -> Result<Vec<String>> {
         &lab.token,
         Request::WaitReady { timeout_ms: 30_000 },
     )? {
-        Response::Ok => Ok(restored),
+        Response::Ok
+        | Response::Status {
+            ready_after_ms: Some(_),
+            ..
+        } => Ok(restored),
+        Response::Status { .. } => bail!("topology not healthy 30 s after restore"),
         Response::Error { message } => bail!("topology not healthy after restore: {message}"),
         other => bail!("unexpected agent answer {other:?}"),
     }
