@@ -35,8 +35,8 @@
 use crate::gateway_protocol::{Frame, FrameError, NoticeCode, REGISTRAR_CHANNEL, SUBPROTOCOL};
 use crate::pool_user::{Action, ChannelId, CloseReason, PathSecurity, Transmit};
 use crate::wire::{PoolElementId, PoolHandle};
-use std::collections::VecDeque;
 use litemap::LiteMap as Map;
+use std::collections::VecDeque;
 
 /// Prefix of the subprotocol value that presents a gateway token
 /// (`rserpool.token.<base64url without padding>`, offered beside
@@ -130,10 +130,9 @@ impl core::fmt::Display for LinkProblem {
             LinkProblem::UndecodableFrame(e) => write!(f, "undecodable gateway frame: {e}"),
             LinkProblem::TextFrame => f.write_str("gateway sent a text frame"),
             LinkProblem::ClientOnlyFrame => f.write_str("gateway sent a client-only frame"),
-            LinkProblem::NoElementTransport { pe_id } => write!(
-                f,
-                "no gateway link is up to reach pool element {pe_id}"
-            ),
+            LinkProblem::NoElementTransport { pe_id } => {
+                write!(f, "no gateway link is up to reach pool element {pe_id}")
+            }
             LinkProblem::Refused { code, text } => write!(f, "gateway: {}: {text}", code.slug()),
         }
     }
@@ -246,7 +245,9 @@ impl GatewayLinks {
             .find(|(_, l)| l.up && Some(l.url.as_str()) == home);
         let Some((&link, l)) = found else {
             self.out
-                .push_back(LinkOutput::Problem(LinkProblem::NoElementTransport { pe_id }));
+                .push_back(LinkOutput::Problem(LinkProblem::NoElementTransport {
+                    pe_id,
+                }));
             self.out.push_back(LinkOutput::Closed {
                 channel,
                 reason: CloseReason::ConnectFailed,
@@ -291,13 +292,12 @@ impl GatewayLinks {
         }
     }
 
-    /// Forgets every link and session without outputs (the pool user is
-    /// going away); returns the links whose sockets the driver must close.
-    pub fn close_all(&mut self) -> Vec<ChannelId> {
+    /// Forgets every link, session and pending output (the pool user is
+    /// going away; the driver closes all its sockets without telling it).
+    pub fn close_all(&mut self) {
+        self.links.clear();
         self.elements.clear();
         self.out.clear();
-        let links = core::mem::take(&mut self.links);
-        links.into_tuple_vec().into_iter().map(|(c, _)| c).collect()
     }
 
     /// Sends a pool-user transmit as a `Message` frame on its link; dropped
@@ -351,7 +351,8 @@ impl GatewayLinks {
 
     /// The gateway sent a text message on `link`.
     pub fn handle_text_frame(&mut self, _link: ChannelId) {
-        self.out.push_back(LinkOutput::Problem(LinkProblem::TextFrame));
+        self.out
+            .push_back(LinkOutput::Problem(LinkProblem::TextFrame));
     }
 
     /// One binary message from the gateway on `link`.
@@ -404,21 +405,13 @@ impl GatewayLinks {
         let Some(l) = self.links.get_mut(&link) else {
             return;
         };
-        let security = PathSecurity {
-            transport: "websocket".into(),
-            tls: l.tls,
-            // The client authenticates the gateway at most (TLS); beyond
-            // it the path is RSPLIB's plain SCTP, so no peer identity is
-            // claimed (RFC 5355 §2.9).
-            authenticated_peer: None,
-            via_gateway: true,
-        };
+        let tls = l.tls;
         match code {
             NoticeCode::RegistrarUp => {
                 l.up = true;
                 self.out.push_back(LinkOutput::Connected {
                     channel: link,
-                    security,
+                    security: security(tls),
                 });
             }
             // The WebSocket closes next; its close reports it.
@@ -430,7 +423,7 @@ impl GatewayLinks {
                     }
                     self.out.push_back(LinkOutput::Connected {
                         channel: pe,
-                        security,
+                        security: security(tls),
                     });
                 }
             }
@@ -442,7 +435,10 @@ impl GatewayLinks {
                         (_, true) => CloseReason::Aborted,
                         (_, false) => CloseReason::ConnectFailed,
                     };
-                    self.out.push_back(LinkOutput::Closed { channel: pe, reason });
+                    self.out.push_back(LinkOutput::Closed {
+                        channel: pe,
+                        reason,
+                    });
                 }
             }
             refusal => {
@@ -455,7 +451,10 @@ impl GatewayLinks {
                         } else {
                             CloseReason::ConnectFailed
                         };
-                        self.out.push_back(LinkOutput::Closed { channel: pe, reason });
+                        self.out.push_back(LinkOutput::Closed {
+                            channel: pe,
+                            reason,
+                        });
                     }
                 }
                 let p = LinkProblem::Refused {
@@ -487,6 +486,18 @@ impl GatewayLinks {
     }
 }
 
+/// What protects a path through a gateway: TLS to the gateway at most;
+/// beyond it the path is RSPLIB's plain SCTP, so no peer identity is
+/// claimed (RFC 5355 §2.9).
+fn security(tls: bool) -> PathSecurity {
+    PathSecurity {
+        transport: "websocket".into(),
+        tls,
+        authenticated_peer: None,
+        via_gateway: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,7 +520,13 @@ mod tests {
         let mut l = GatewayLinks::new();
         l.open(REG, URL);
         l.handle_frame(REG, &notice(0, NoticeCode::RegistrarUp));
-        l.connect_element(PE, 7, PoolElementId(42), &PoolHandle(b"EchoPool".to_vec()), Some(URL));
+        l.connect_element(
+            PE,
+            7,
+            PoolElementId(42),
+            &PoolHandle(b"EchoPool".to_vec()),
+            Some(URL),
+        );
         if up {
             l.handle_frame(REG, &notice(1, NoticeCode::SessionUp));
         }
@@ -535,7 +552,10 @@ mod tests {
             })
             .collect();
         assert_eq!(protocols[0], ["rserpool.asap.v1"]);
-        assert_eq!(protocols[1], ["rserpool.asap.v1", "rserpool.token.czNjcmV0Pw"]);
+        assert_eq!(
+            protocols[1],
+            ["rserpool.asap.v1", "rserpool.token.czNjcmV0Pw"]
+        );
     }
 
     #[test]
@@ -654,7 +674,11 @@ mod tests {
             (true, NoticeCode::SessionClosed, CloseReason::Closed),
             (false, NoticeCode::SessionClosed, CloseReason::Closed),
             (true, NoticeCode::SessionAborted, CloseReason::Aborted),
-            (false, NoticeCode::SessionAborted, CloseReason::ConnectFailed),
+            (
+                false,
+                NoticeCode::SessionAborted,
+                CloseReason::ConnectFailed,
+            ),
         ] {
             let mut l = with_session(up);
             l.handle_frame(REG, &notice(1, code));
@@ -667,7 +691,10 @@ mod tests {
 
     #[test]
     fn a_refusal_on_a_session_channel_ends_that_session() {
-        for (up, reason) in [(true, CloseReason::Aborted), (false, CloseReason::ConnectFailed)] {
+        for (up, reason) in [
+            (true, CloseReason::Aborted),
+            (false, CloseReason::ConnectFailed),
+        ] {
             let mut l = with_session(up);
             l.handle_frame(REG, &notice(1, NoticeCode::PeNotResolved));
             assert_eq!(
@@ -690,7 +717,9 @@ mod tests {
         l.handle_frame(REG, &notice(0, NoticeCode::Unknown(0x0777)));
         let out = drain(&mut l);
         assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|o| matches!(o, LinkOutput::Problem(LinkProblem::Refused { .. }))));
+        assert!(out
+            .iter()
+            .all(|o| matches!(o, LinkOutput::Problem(LinkProblem::Refused { .. }))));
         assert_eq!(out[0].to_problem_text(), "gateway: rate-limited: why");
     }
 
@@ -702,7 +731,10 @@ mod tests {
         l.handle_socket_closed(REG);
         assert_eq!(
             drain(&mut l),
-            [closed(PE, CloseReason::Aborted), closed(REG, CloseReason::Aborted)]
+            [
+                closed(PE, CloseReason::Aborted),
+                closed(REG, CloseReason::Aborted)
+            ]
         );
         // Nothing is left to send on.
         l.transmit(Transmit {
@@ -742,7 +774,10 @@ mod tests {
         l.close(REG);
         assert_eq!(
             drain(&mut l),
-            [closed(PE, CloseReason::Aborted), LinkOutput::Close { link: REG }]
+            [
+                closed(PE, CloseReason::Aborted),
+                LinkOutput::Close { link: REG }
+            ]
         );
     }
 
@@ -753,7 +788,10 @@ mod tests {
         l.handle_text_frame(REG);
         l.handle_frame(REG, &Frame::CloseSession { channel: 1 }.encode());
         let out = drain(&mut l);
-        assert!(matches!(out[0], LinkOutput::Problem(LinkProblem::UndecodableFrame(_))));
+        assert!(matches!(
+            out[0],
+            LinkOutput::Problem(LinkProblem::UndecodableFrame(_))
+        ));
         assert_eq!(
             out[1..],
             [
