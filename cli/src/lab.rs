@@ -11,6 +11,8 @@ use rserpool_lab::proto::{Request, Response};
 use rserpool_lab::{request_agent, Lab, LabOptions, Mode, Topology};
 use serde::{Deserialize, Serialize};
 
+use crate::control::{ControlOptions, ControlServer, LabAccess};
+
 #[derive(Debug, clap::Subcommand)]
 pub enum LabCommand {
     /// Start the lab (embedded default topology unless --topology), print
@@ -22,9 +24,23 @@ pub enum LabCommand {
         /// Force `vm` or `native` (default: native if the kernel has SCTP).
         #[arg(long)]
         mode: Option<String>,
+        /// Port of the lab page on 127.0.0.1 (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        page_port: u16,
+        /// Directory of the built lab page (default: $RSERPOOL_LAB_UI, else
+        /// the repository's lab-ui/dist).
+        #[arg(long)]
+        ui_dir: Option<PathBuf>,
     },
     /// Stop the lab started by `lab up` in another shell.
     Down,
+    /// Make your browsers trust this machine's lab CA (Chromium's NSS
+    /// database and every Firefox profile), so the lab page works in them.
+    Trust {
+        /// Remove the lab CA from those stores instead.
+        #[arg(long)]
+        remove: bool,
+    },
     /// Processes of the running lab and their state.
     Status,
     /// Kill (SIGKILL) a process of the running lab, e.g. `pe-1`, `registrar-2`.
@@ -47,6 +63,9 @@ struct State {
     token: String,
     gateway_urls: Vec<String>,
     gateway_ca: PathBuf,
+    /// The lab page with this run's secret (`http://127.0.0.1:P/#key=…`).
+    #[serde(default)]
+    page_url: String,
 }
 
 fn state_file() -> PathBuf {
@@ -79,7 +98,20 @@ fn ok(r: Response) -> Result<()> {
 
 pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
     match cmd {
-        LabCommand::Up { topology, mode } => up(topology, mode, json, out),
+        LabCommand::Up {
+            topology,
+            mode,
+            page_port,
+            ui_dir,
+        } => {
+            let page = ControlOptions {
+                port: page_port,
+                ui_dir: ui_dir.unwrap_or_else(crate::control::default_ui_dir),
+                ..ControlOptions::default()
+            };
+            up(topology, mode, page, json, out)
+        }
+        LabCommand::Trust { remove } => crate::trust::run(remove, json, out),
         LabCommand::Down => {
             let s = load_state()?;
             let pid = i32::try_from(s.pid)?;
@@ -153,6 +185,7 @@ pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
 fn up(
     topology: Option<PathBuf>,
     mode: Option<String>,
+    page: ControlOptions,
     json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -181,14 +214,16 @@ fn up(
         mode,
         ..LabOptions::default()
     })?;
-    let n = lab.topology().registrars.len();
-    let gateway_urls: Vec<String> = (1..=n).filter_map(|i| lab.gateway_url(i)).collect();
+    let access = LabAccess::of(&lab);
+    let gateway_urls = access.gateway_urls.clone();
+    let control = ControlServer::start(access, page)?;
     let state = State {
         pid: std::process::id(),
         agent: lab.agent_addr().to_string(),
         token: lab.token().to_string(),
         gateway_urls: gateway_urls.clone(),
         gateway_ca: lab.gateway_ca(),
+        page_url: control.page_url(),
     };
     std::fs::write(state_file(), serde_json::to_string_pretty(&state)?)?;
     if json {
@@ -222,6 +257,11 @@ fn up(
             )?;
         }
         writeln!(out, "Ctrl-C or `rserpool lab down` stops it.")?;
+        writeln!(
+            out,
+            "Browser: run `rserpool lab trust` once per machine so it trusts the lab gateway."
+        )?;
+        writeln!(out, "\nlab page: {}", control.page_url())?;
     }
     out.flush()?;
     // Wait for SIGINT/SIGTERM, then shut down (Lab's Drop kills the VM).
@@ -236,6 +276,7 @@ fn up(
         }
         anyhow::Ok(())
     })?;
+    drop(control);
     drop(lab);
     let _ = std::fs::remove_file(state_file());
     Ok(())

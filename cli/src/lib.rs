@@ -2,6 +2,7 @@
 //! hold sessions with pool elements (a driver of client-core's pool user).
 
 pub mod capture;
+pub mod control;
 pub mod decode;
 pub mod driver;
 pub mod exit;
@@ -9,9 +10,11 @@ pub mod json;
 pub mod lab;
 pub mod probe;
 pub mod resolve;
+pub mod scenario;
 pub mod session;
 pub mod summary;
 pub mod transport;
+pub mod trust;
 pub mod wss;
 
 use std::io::Write;
@@ -51,6 +54,9 @@ pub enum Command {
     /// malformed messages, Endpoint Unreachable floods, resolution loops.
     #[command(subcommand)]
     Probe(probe::ProbeCommand),
+    /// The RFC 5355 scenario catalogue: list, show, generate its docs.
+    #[command(subcommand)]
+    Scenario(scenario::ScenarioCommand),
 }
 
 /// Run a parsed command line, writing results to `out`.
@@ -60,6 +66,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Resolve(args) => resolve::run(&args, cli.json, out),
         Command::Session(args) => session::run(&args, cli.json, out),
         Command::Probe(cmd) => probe::run(&cmd, cli.json, out),
+        Command::Scenario(cmd) => scenario::run(&cmd, cli.json, out),
         Command::Lab(cmd) => {
             lab::run(cmd, cli.json, out).map_err(|e| CliError::new(ExitStatus::Failure, e))
         }

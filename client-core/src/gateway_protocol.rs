@@ -146,6 +146,13 @@ notice_codes! {
     UndecodableMessage = 0x0108, "undecodable-message";
     /// The channel is already open.
     ChannelInUse = 0x0109, "channel-in-use";
+    /// An Endpoint Unreachable the gateway did not forward: the PE was not
+    /// listed to this session, was reported by it already, or the
+    /// gateway-wide report budget for the PE is spent (RFC 5355 §2.13).
+    ReportRefused = 0x010A, "report-refused";
+    /// The gateway itself is out of a resource (file descriptors, session
+    /// slots): not a registrar failure.
+    GatewayBusy = 0x010B, "gateway-busy";
 }
 
 /// Why bytes are not a frame.

@@ -52,6 +52,12 @@ pub struct Handshake {
     pub subprotocol: bool,
     /// `Authorization: Bearer …`, if any.
     pub bearer: Option<String>,
+    /// The gateway token presented the way a browser can: as the
+    /// subprotocol `rserpool.token.<base64url>` beside `rserpool.asap.v1`.
+    pub token_protocol: Option<String>,
+    /// Headers added as they are (raw bytes, repeated names allowed): for
+    /// tests of what a hostile client may send.
+    pub raw_headers: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl Default for Handshake {
@@ -60,6 +66,8 @@ impl Default for Handshake {
             origin: None,
             subprotocol: true,
             bearer: None,
+            token_protocol: None,
+            raw_headers: Vec::new(),
         }
     }
 }
@@ -91,8 +99,25 @@ impl Client {
     ) -> Result<Client> {
         let mut req = url.into_client_request()?;
         let h = req.headers_mut();
+        let mut protocols: Vec<String> = Vec::new();
         if handshake.subprotocol {
-            h.insert("sec-websocket-protocol", SUBPROTOCOL.parse()?);
+            protocols.push(SUBPROTOCOL.into());
+        }
+        if let Some(t) = &handshake.token_protocol {
+            protocols.push(format!(
+                "{}{}",
+                crate::server::TOKEN_PROTOCOL_PREFIX,
+                crate::server::token_protocol_value(t)
+            ));
+        }
+        if !protocols.is_empty() {
+            h.insert("sec-websocket-protocol", protocols.join(", ").parse()?);
+        }
+        for (name, value) in &handshake.raw_headers {
+            h.append(
+                *name,
+                tokio_tungstenite::tungstenite::http::HeaderValue::from_bytes(value)?,
+            );
         }
         if let Some(o) = &handshake.origin {
             h.insert("origin", o.parse()?);

@@ -31,6 +31,17 @@ pub struct Limits {
     /// (RFC 5355 §2.13: a client must not evict PEs by flooding).
     pub eu_per_second: f64,
     pub eu_burst: u32,
+    /// An Endpoint Unreachable for one PE is forwarded at most once per
+    /// this interval per session (RFC 5355 §2.13).
+    pub eu_session_pe_interval_ms: u64,
+    /// Gateway-wide, over all sessions: at most `eu_pe_budget_burst`
+    /// reports per PE at once, refilled one per `eu_pe_budget_interval_ms`.
+    /// RSPLIB deletes a PE at its `-maxbadpereports`-th report (3 by
+    /// default, counted over the whole registration), so with the defaults
+    /// (1, 60 s) clients of this gateway alone need at least 2 minutes to
+    /// evict a healthy PE, however many sessions they open.
+    pub eu_pe_budget_burst: u32,
+    pub eu_pe_budget_interval_ms: u64,
     /// WebSocket sessions open at once, in total and per client address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
@@ -40,6 +51,11 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// SCTP connect to a registrar or PE (RSPLIB: 5 s towards PEs).
     pub connect_timeout_ms: u64,
+    /// A message to the client that cannot be sent within this closes the
+    /// session with 1008 (a client that never reads).
+    pub write_timeout_ms: u64,
+    /// Server Ping interval (below the idle timeout; Pongs are activity).
+    pub ping_interval_ms: u64,
 }
 
 impl Default for Limits {
@@ -51,13 +67,28 @@ impl Default for Limits {
             hr_burst: 20,
             eu_per_second: 1.0,
             eu_burst: 3,
+            eu_session_pe_interval_ms: 60_000,
+            eu_pe_budget_burst: 1,
+            eu_pe_budget_interval_ms: 60_000,
             max_connections: 1024,
             max_connections_per_ip: 32,
             handshake_timeout_ms: 5_000,
             idle_timeout_ms: 300_000,
             connect_timeout_ms: 5_000,
+            write_timeout_ms: 10_000,
+            ping_interval_ms: 30_000,
         }
     }
+}
+
+/// Descriptors kept aside for listeners, logs and the runtime.
+const RESERVED_FDS: usize = 64;
+
+/// WebSocket sessions that `fds` descriptors hold when each session has
+/// its TCP socket and its registrar association open, plus one PE session
+/// on average (more PE sessions get `gateway-busy`, not a crash).
+pub fn connections_for_fds(fds: usize) -> usize {
+    fds.saturating_sub(RESERVED_FDS) / 3
 }
 
 impl Limits {
@@ -69,6 +100,12 @@ impl Limits {
     }
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms.max(1))
+    }
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms.max(100))
     }
 }
 
@@ -83,7 +120,8 @@ pub struct Config {
     pub plaintext: bool,
     /// Prometheus metrics and the message tap (`/metrics`, `/tap`); must be loopback.
     pub metrics: Option<SocketAddr>,
-    /// If set, clients must send `Authorization: Bearer <token>`.
+    /// If set, clients must present this token (`Authorization: Bearer`
+    /// or the `rserpool.token.<base64url>` subprotocol; `--token-file`).
     pub bearer_token: Option<String>,
     /// Allowed `Origin` values (exact); `"*"` allows any. A request without
     /// Origin (not a browser) is allowed.

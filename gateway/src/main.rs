@@ -37,9 +37,13 @@ struct Args {
     /// Allowed Origin (repeatable; "*" for any).
     #[arg(long = "allow-origin")]
     origins: Vec<String>,
-    /// Require `Authorization: Bearer TOKEN`.
-    #[arg(long)]
-    bearer_token: Option<String>,
+    /// Require a token, read from this file (first line; also
+    /// `RSERPOOL_GATEWAY_TOKEN`): clients present it as
+    /// `Authorization: Bearer TOKEN` or, from a browser, as the subprotocol
+    /// `rserpool.token.<base64url>`. Never on the command line, where `ps`
+    /// shows it.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Handle Resolutions per second per session (and --hr-burst).
     #[arg(long)]
     hr_per_second: Option<f64>,
@@ -50,6 +54,16 @@ struct Args {
     eu_per_second: Option<f64>,
     #[arg(long)]
     eu_burst: Option<u32>,
+    /// Forward an Endpoint Unreachable for one PE at most once per this
+    /// interval per session.
+    #[arg(long, value_name = "MS")]
+    eu_session_pe_interval_ms: Option<u64>,
+    /// Gateway-wide Endpoint Unreachable budget per PE: burst (and
+    /// --eu-pe-budget-interval-ms, one more report per interval).
+    #[arg(long)]
+    eu_pe_budget_burst: Option<u32>,
+    #[arg(long, value_name = "MS")]
+    eu_pe_budget_interval_ms: Option<u64>,
     /// Largest frame payload in bytes.
     #[arg(long, value_name = "BYTES")]
     max_payload: Option<usize>,
@@ -68,6 +82,12 @@ struct Args {
     /// Close a session after this long without a frame from the client.
     #[arg(long, value_name = "MS")]
     idle_timeout_ms: Option<u64>,
+    /// Close a session whose client does not take a message within this.
+    #[arg(long, value_name = "MS")]
+    write_timeout_ms: Option<u64>,
+    /// Send a WebSocket Ping this often.
+    #[arg(long, value_name = "MS")]
+    ping_interval_ms: Option<u64>,
 }
 
 impl Args {
@@ -82,12 +102,23 @@ impl Args {
         set(&mut l.hr_burst, self.hr_burst);
         set(&mut l.eu_per_second, self.eu_per_second);
         set(&mut l.eu_burst, self.eu_burst);
+        set(
+            &mut l.eu_session_pe_interval_ms,
+            self.eu_session_pe_interval_ms,
+        );
+        set(&mut l.eu_pe_budget_burst, self.eu_pe_budget_burst);
+        set(
+            &mut l.eu_pe_budget_interval_ms,
+            self.eu_pe_budget_interval_ms,
+        );
         set(&mut l.max_payload, self.max_payload);
         set(&mut l.max_sessions, self.max_sessions);
         set(&mut l.max_connections, self.max_connections);
         set(&mut l.max_connections_per_ip, self.max_connections_per_ip);
         set(&mut l.handshake_timeout_ms, self.handshake_timeout_ms);
         set(&mut l.idle_timeout_ms, self.idle_timeout_ms);
+        set(&mut l.write_timeout_ms, self.write_timeout_ms);
+        set(&mut l.ping_interval_ms, self.ping_interval_ms);
     }
 }
 
@@ -193,9 +224,20 @@ fn main() -> Result<()> {
     if !args.origins.is_empty() {
         cfg.allowed_origins = args.origins;
     }
-    if args.bearer_token.is_some() {
-        cfg.bearer_token = args.bearer_token;
+    if let Some(f) = &args.token_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading the token file {}", f.display()))?;
+        let token = text.lines().next().unwrap_or("").trim().to_string();
+        if token.is_empty() {
+            anyhow::bail!("the token file {} is empty", f.display());
+        }
+        cfg.bearer_token = Some(token);
+    } else if let Ok(token) = std::env::var("RSERPOOL_GATEWAY_TOKEN") {
+        if !token.is_empty() {
+            cfg.bearer_token = Some(token);
+        }
     }
+    raise_fd_limit(&mut cfg.limits);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -220,4 +262,48 @@ fn main() -> Result<()> {
         gw.serve(listener, shutdown).await;
         Ok(())
     })
+}
+
+/// Raises the soft file-descriptor limit to the hard one and fits the
+/// connection cap to it: each WebSocket session holds its TCP socket, its
+/// registrar association and up to `max_sessions` PE associations, and the
+/// process keeps some for itself (listeners, logs). With the default soft
+/// limit of 1024 about 500 sessions fitted and the next one failed as if
+/// its registrar had (docs/gateway.md, "Limits from file descriptors").
+fn raise_fd_limit(limits: &mut rserpool_gateway::Limits) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local rlimit.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0;
+    if !got {
+        tracing::warn!("getrlimit(RLIMIT_NOFILE) failed; connection cap left as configured");
+        return;
+    }
+    if rl.rlim_cur < rl.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: rl.rlim_max,
+            rlim_max: rl.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            rl.rlim_cur = rl.rlim_max;
+        }
+    }
+    let fds = usize::try_from(rl.rlim_cur).unwrap_or(usize::MAX);
+    let fit = rserpool_gateway::config::connections_for_fds(fds);
+    if limits.max_connections > fit {
+        tracing::warn!(
+            configured = limits.max_connections,
+            fit,
+            "max_connections lowered to what {fds} file descriptors hold"
+        );
+        limits.max_connections = fit;
+    }
+    tracing::info!(
+        fds,
+        max_connections = limits.max_connections,
+        "file descriptors: soft limit raised to the hard limit"
+    );
 }

@@ -16,9 +16,29 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::config::{Config, Route};
 use crate::metrics::Metrics;
+use crate::policy::ReportBudget;
 use crate::session::{self, SessionContext};
 use crate::tap::Tap;
 use crate::upstream::Connector;
+
+/// A client that cannot set headers (a browser's WebSocket) presents the
+/// gateway's token as a second subprotocol value beside `rserpool.asap.v1`:
+/// this prefix and the token in base64url without padding. The gateway
+/// answers with `rserpool.asap.v1` only (docs/gateway.md, "Token").
+pub const TOKEN_PROTOCOL_PREFIX: &str = "rserpool.token.";
+
+/// The subprotocol value for `token` (after [`TOKEN_PROTOCOL_PREFIX`]).
+pub fn token_protocol_value(token: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.as_bytes())
+}
+
+/// Compares a presented token with the configured one in constant time
+/// (for equal lengths; the length itself is not secret).
+fn token_matches(presented: &[u8], expected: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.len() == expected.len() && bool::from(presented.ct_eq(expected))
+}
 
 /// A running gateway's shared state.
 pub struct Gateway {
@@ -29,6 +49,9 @@ pub struct Gateway {
     tls: Option<tokio_rustls::TlsAcceptor>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     next_id: AtomicU64,
+    /// Endpoint Unreachable budget per PE, shared by every session.
+    reports: Arc<ReportBudget>,
+    epoch: std::time::Instant,
 }
 
 /// The rustls server configuration: TLS 1.2 and 1.3 only, ring provider.
@@ -76,6 +99,7 @@ impl Gateway {
             }
             _ => None,
         };
+        let reports = Arc::new(ReportBudget::from_limits(&config.limits));
         Ok(Arc::new(Gateway {
             config: Arc::new(config),
             connector,
@@ -84,6 +108,8 @@ impl Gateway {
             tls,
             per_ip: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            reports,
+            epoch: std::time::Instant::now(),
         }))
     }
 
@@ -111,7 +137,18 @@ impl Gateway {
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => {
-                    let Ok((tcp, peer)) = accepted else { continue };
+                    let (tcp, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of descriptors: accepting again at once
+                            // spins a core until sessions close. Back off.
+                            if crate::upstream::is_exhaustion(&e) {
+                                tracing::warn!("accept: {e}; backing off 100 ms");
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                            continue;
+                        }
+                    };
                     let gw = self.clone();
                     tasks.spawn(async move { gw.connection(tcp, peer).await });
                     // Reap finished connections so the set does not grow.
@@ -172,28 +209,49 @@ impl Gateway {
             let Some(r) = cfg.route(req.uri().path()) else {
                 return Err(refuse(StatusCode::NOT_FOUND, "no such registrar path"));
             };
-            let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
+            // Exactly one Origin that parses, or none (non-browser
+            // clients): several, or one that is not text, fail closed.
+            let mut origins = req.headers().get_all("origin").iter();
+            let origin = match (origins.next(), origins.next()) {
+                (None, _) => None,
+                (Some(v), None) => match v.to_str() {
+                    Ok(o) => Some(o),
+                    Err(_) => {
+                        return Err(refuse(StatusCode::FORBIDDEN, "Origin is not valid text"))
+                    }
+                },
+                (Some(_), Some(_)) => {
+                    return Err(refuse(StatusCode::FORBIDDEN, "more than one Origin header"))
+                }
+            };
             if !cfg.origin_allowed(origin) {
                 return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed"));
             }
-            if let Some(token) = &cfg.bearer_token {
-                let ok = req
-                    .headers()
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .is_some_and(|t| t.as_bytes() == token.as_bytes());
-                if !ok {
-                    return Err(refuse(StatusCode::UNAUTHORIZED, "bearer token required"));
-                }
-            }
-            let offered = req
+            let protocols: Vec<&str> = req
                 .headers()
                 .get_all("sec-websocket-protocol")
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
-                .any(|p| p.trim() == SUBPROTOCOL);
+                .map(str::trim)
+                .collect();
+            if let Some(token) = &cfg.bearer_token {
+                let bearer = req
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                let ok = bearer.is_some_and(|t| token_matches(t.as_bytes(), token.as_bytes()))
+                    || protocols.iter().any(|p| {
+                        p.strip_prefix(TOKEN_PROTOCOL_PREFIX).is_some_and(|t| {
+                            token_matches(t.as_bytes(), token_protocol_value(token).as_bytes())
+                        })
+                    });
+                if !ok {
+                    return Err(refuse(StatusCode::UNAUTHORIZED, "token required"));
+                }
+            }
+            let offered = protocols.contains(&SUBPROTOCOL);
             if !offered {
                 return Err(refuse(
                     StatusCode::BAD_REQUEST,
@@ -247,6 +305,8 @@ impl Gateway {
                 tap: self.tap.clone(),
                 id,
                 peer,
+                reports: self.reports.clone(),
+                epoch: self.epoch,
             },
         )
         .await;

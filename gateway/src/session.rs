@@ -1,23 +1,24 @@
 //! One client session: a WebSocket, one registrar association (channel 0)
-//! and the pool-element sessions the client opens. All the gateway's rules
-//! live here: role enforcement, no open proxy, limits, notices.
+//! and the pool-element sessions the client opens. This task only moves
+//! bytes and owns the sockets and timers; every decision about a client's
+//! frame is [`crate::policy::SessionPolicy`]'s.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, VERSION};
-use client_core::rate_limit::{Rate, TokenBucket};
-use client_core::wire::{
-    self, consts::PPID_ASAP, AsapMessage, Message, PoolElement, Protocol, TransportProtocol,
-};
+use client_core::wire::{self, consts::PPID_ASAP, Protocol};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::config::{Config, Route};
 use crate::metrics::Metrics;
+use crate::policy::{Decision, ReportBudget, SessionPolicy};
 use crate::tap::{Direction, Tap};
 use crate::upstream::{Association, Connector};
 
@@ -29,6 +30,11 @@ pub struct SessionContext {
     pub tap: Tap,
     pub id: u64,
     pub peer: SocketAddr,
+    /// The gateway-wide Endpoint Unreachable budget per PE.
+    pub reports: Arc<ReportBudget>,
+    /// The gateway's epoch: `now` for the policy is the time since it, so
+    /// that the shared report budget sees one clock.
+    pub epoch: Instant,
 }
 
 enum Upstream {
@@ -45,21 +51,7 @@ enum Upstream {
 
 struct PeSession {
     assoc: Arc<dyn Association>,
-    app_ppid: u32,
     reader: tokio::task::JoinHandle<()>,
-}
-
-/// What a client may send on the registrar channel (RFC 5352 pool-user role).
-fn allowed_from_client_to_registrar(m: &AsapMessage) -> bool {
-    matches!(
-        m,
-        AsapMessage::HandleResolution(_) | AsapMessage::EndpointUnreachable(_)
-    )
-}
-
-/// What a client may send as ASAP control on a pool-element session.
-fn allowed_from_client_to_pe(m: &AsapMessage) -> bool {
-    matches!(m, AsapMessage::CookieEcho(_) | AsapMessage::BusinessCard(_))
 }
 
 fn spawn_reader(
@@ -95,22 +87,6 @@ fn spawn_reader(
             }
         }
     })
-}
-
-/// The addresses of a PE's user transport (SCTP only: the gateway speaks
-/// SCTP upstream), with its port.
-fn pe_addresses(pe: &PoolElement) -> Option<Vec<SocketAddr>> {
-    let t = &pe.user_transport;
-    if t.protocol != TransportProtocol::Sctp || t.port == 0 {
-        return None;
-    }
-    let v: Vec<SocketAddr> = t
-        .addresses
-        .iter()
-        .filter(|a: &&IpAddr| !a.is_unspecified() && !a.is_multicast())
-        .map(|a| SocketAddr::new(*a, t.port))
-        .collect();
-    (!v.is_empty()).then_some(v)
 }
 
 /// Runs one session until the client leaves, the registrar association
@@ -151,13 +127,15 @@ where
     {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
-            m.count_notice(NoticeCode::RegistrarLost);
+            let code = if crate::upstream::is_exhaustion(&e) {
+                tracing::warn!(session = ctx.id, "out of resources: {e}");
+                NoticeCode::GatewayBusy
+            } else {
+                NoticeCode::RegistrarLost
+            };
+            m.count_notice(code);
             let _ = sink
-                .send(send(Frame::notice(
-                    0,
-                    NoticeCode::RegistrarLost,
-                    format!("connect failed: {e}"),
-                )))
+                .send(send(Frame::notice(0, code, format!("connect failed: {e}"))))
                 .await;
             let _ = sink.close().await;
             return;
@@ -185,50 +163,107 @@ where
         )))
         .await;
 
-    let mut hr_limit = TokenBucket::new(Rate::new(limits.hr_per_second, limits.hr_burst));
-    let mut eu_limit = TokenBucket::new(Rate::new(limits.eu_per_second, limits.eu_burst));
-    let epoch = Instant::now();
-    // PEs this client learned through this gateway, by identifier.
-    let mut resolved: HashMap<u32, PoolElement> = HashMap::new();
+    let mut policy = SessionPolicy::new(&limits);
     let mut pe_sessions: HashMap<u16, PeSession> = HashMap::new();
     let idle = limits.idle_timeout();
     let mut last_activity = Instant::now();
 
-    loop {
+    let write_timeout = limits.write_timeout();
+    let mut ping = tokio::time::interval_at(
+        (Instant::now() + limits.ping_interval()).into(),
+        limits.ping_interval(),
+    );
+    // Why the session ends, as the close frame says it (RFC 6455 §7.4).
+    let mut close: Option<(CloseCode, &'static str)> = None;
+    'session: loop {
         let deadline = last_activity + idle;
         tokio::select! {
             msg = stream.next() => {
-                let Some(Ok(msg)) = msg else { break };
+                let msg = match msg {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => {
+                        close = Some(close_for(&e));
+                        break;
+                    }
+                    None => break,
+                };
                 last_activity = Instant::now();
                 let bytes = match msg {
                     WsMessage::Binary(b) => b,
                     WsMessage::Text(_) => {
                         m.count_notice(NoticeCode::TextFrame);
-                        if sink.send(send(Frame::notice(0, NoticeCode::TextFrame, "text frames are not part of rserpool.asap.v1"))).await.is_err() { break; }
+                        if let Err(c) = deliver(&mut sink, send(Frame::notice(0, NoticeCode::TextFrame, "text frames are not part of rserpool.asap.v1")), write_timeout).await { close = c; break; }
                         continue;
                     }
-                    WsMessage::Close(_) => break,
+                    WsMessage::Close(_) => {
+                        close = Some((CloseCode::Normal, ""));
+                        break;
+                    }
                     _ => continue,
                 };
-                let now = epoch.elapsed();
-                let reply = handle_client_frame(&bytes, &ctx, &registrar, &mut resolved, &mut pe_sessions, &up_tx, &mut hr_limit, &mut eu_limit, now).await;
-                for f in reply {
+                let now = ctx.epoch.elapsed();
+                let reply = match policy.on_client_frame(&bytes, now, &ctx.reports) {
+                    Decision::ToRegistrar { ppid, payload, message } => {
+                        ctx.tap.publish(ctx.id, Direction::FromClient, REGISTRAR_CHANNEL, &message);
+                        m.messages_from_client.inc();
+                        // The bytes go upstream unchanged.
+                        match registrar.send(ppid, &payload).await {
+                            Ok(()) => None,
+                            Err(e) => Some(Frame::notice(0, NoticeCode::RegistrarLost, e.to_string())),
+                        }
+                    }
+                    Decision::ToSession { channel, ppid, payload, message } => {
+                        if let Some(msg) = &message {
+                            ctx.tap.publish(ctx.id, Direction::FromClient, channel, msg);
+                        }
+                        m.messages_from_client.inc();
+                        match pe_sessions.get(&channel) {
+                            Some(s) => match s.assoc.send(ppid, &payload).await {
+                                Ok(()) => None,
+                                Err(e) => Some(Frame::notice(channel, NoticeCode::SessionAborted, e.to_string())),
+                            },
+                            None => Some(Frame::notice(channel, NoticeCode::UnknownChannel, format!("channel {channel} is not open"))),
+                        }
+                    }
+                    Decision::Open { channel, pe_id, addresses, app_ppid: _ } => {
+                        match tokio::time::timeout(limits.connect_timeout(), ctx.connector.connect(addresses)).await {
+                            Ok(Ok(assoc)) => {
+                                let reader = spawn_reader(assoc.clone(), channel, up_tx.clone());
+                                pe_sessions.insert(channel, PeSession { assoc, reader });
+                                policy.session_opened(channel);
+                                Some(Frame::notice(channel, NoticeCode::SessionUp, format!("PE 0x{pe_id:08x}")))
+                            }
+                            Ok(Err(e)) => {
+                                policy.session_ended(channel);
+                                let code = if crate::upstream::is_exhaustion(&e) { NoticeCode::GatewayBusy } else { NoticeCode::SessionAborted };
+                                Some(Frame::notice(channel, code, format!("connect failed: {e}")))
+                            }
+                            Err(_) => {
+                                policy.session_ended(channel);
+                                Some(Frame::notice(channel, NoticeCode::SessionAborted, "connect timed out"))
+                            }
+                        }
+                    }
+                    Decision::CloseSession { channel } => {
+                        if let Some(s) = pe_sessions.remove(&channel) {
+                            s.reader.abort();
+                        }
+                        Some(Frame::notice(channel, NoticeCode::SessionClosed, "closed by the client"))
+                    }
+                    Decision::Refuse(f) => Some(f),
+                };
+                if let Some(f) = reply {
                     if let Frame::Notice { code, .. } = &f { m.count_notice(*code); }
-                    if sink.send(send(f)).await.is_err() { break; }
+                    if let Err(c) = deliver(&mut sink, send(f), write_timeout).await { close = c; break 'session; }
                 }
             }
             up = up_rx.recv() => {
                 let Some(up) = up else { break };
                 match up {
                     Upstream::Message { channel, ppid, data } => {
-                        if channel == REGISTRAR_CHANNEL && ppid == PPID_ASAP {
-                            if let Ok(d) = wire::decode(Protocol::Asap, &data) {
-                                ctx.tap.publish(ctx.id, Direction::FromRegistrar, channel, &d.message);
-                                if let Message::Asap(AsapMessage::HandleResolutionResponse(h)) = &d.message {
-                                    for pe in &h.elements {
-                                        resolved.insert(pe.id.0, pe.clone());
-                                    }
-                                }
+                        if channel == REGISTRAR_CHANNEL {
+                            if let Some(msg) = policy.on_registrar_message(ppid, &data) {
+                                ctx.tap.publish(ctx.id, Direction::FromRegistrar, channel, &msg);
                             }
                         } else if ppid == PPID_ASAP {
                             if let Ok(d) = wire::decode(Protocol::Asap, &data) {
@@ -236,25 +271,36 @@ where
                             }
                         }
                         m.messages_to_client.inc();
-                        if sink.send(send(Frame::Message { channel, ppid, payload: data })).await.is_err() { break; }
+                        if let Err(c) = deliver(&mut sink, send(Frame::Message { channel, ppid, payload: data }), write_timeout).await { close = c; break; }
                     }
                     Upstream::Closed { channel, reason } if channel == REGISTRAR_CHANNEL => {
                         m.count_notice(NoticeCode::RegistrarLost);
-                        let _ = sink.send(send(Frame::notice(0, NoticeCode::RegistrarLost, reason))).await;
+                        let _ = deliver(&mut sink, send(Frame::notice(0, NoticeCode::RegistrarLost, reason)), write_timeout).await;
+                        close = Some((CloseCode::Error, "registrar association lost"));
                         break;
                     }
                     Upstream::Closed { channel, reason } => {
                         if let Some(s) = pe_sessions.remove(&channel) {
                             s.reader.abort();
+                            policy.session_ended(channel);
                             m.count_notice(NoticeCode::SessionAborted);
-                            if sink.send(send(Frame::notice(channel, NoticeCode::SessionAborted, reason))).await.is_err() { break; }
+                            if let Err(c) = deliver(&mut sink, send(Frame::notice(channel, NoticeCode::SessionAborted, reason)), write_timeout).await { close = c; break; }
                         }
                     }
                 }
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 tracing::info!(session = ctx.id, "idle timeout");
+                close = Some((CloseCode::Away, "idle timeout"));
                 break;
+            }
+            _ = ping.tick() => {
+                // Keeps NATs and proxies from dropping a quiet session;
+                // the client's Pong counts as activity.
+                if let Err(c) = deliver(&mut sink, WsMessage::Ping(Vec::new().into()), write_timeout).await {
+                    close = c;
+                    break;
+                }
             }
         }
     }
@@ -262,7 +308,51 @@ where
     for (_, s) in pe_sessions {
         s.reader.abort();
     }
-    let _ = sink.close().await;
+    if let Some((code, reason)) = close {
+        if code == CloseCode::Policy {
+            tracing::info!(session = ctx.id, "{reason}");
+        }
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(write_timeout, sink.send(WsMessage::Close(Some(frame)))).await;
+    }
+    let _ = tokio::time::timeout(write_timeout, sink.close()).await;
+}
+
+/// Sends one message within `limit`. A client that does not read holds
+/// the send; past the limit the session ends with 1008 (its associations
+/// are freed with it), whatever else it was doing.
+async fn deliver<S>(
+    sink: &mut S,
+    msg: WsMessage,
+    limit: std::time::Duration,
+) -> Result<(), Option<(CloseCode, &'static str)>>
+where
+    S: Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    match tokio::time::timeout(limit, sink.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(Some((
+            CloseCode::Policy,
+            "write timeout: the client does not read",
+        ))),
+    }
+}
+
+/// The close code for a WebSocket error from the client's side.
+fn close_for(e: &tokio_tungstenite::tungstenite::Error) -> (CloseCode, &'static str) {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+    match e {
+        Error::Capacity(CapacityError::MessageTooLong { .. }) => {
+            (CloseCode::Size, "message too big")
+        }
+        Error::Capacity(_) => (CloseCode::Size, "frame too big"),
+        Error::Protocol(_) | Error::Utf8(_) => (CloseCode::Protocol, "WebSocket protocol error"),
+        _ => (CloseCode::Error, "connection error"),
+    }
 }
 
 fn hello_registrar(route: &Route) -> String {
@@ -271,217 +361,4 @@ fn hello_registrar(route: &Route) -> String {
         .first()
         .map(ToString::to_string)
         .unwrap_or_default()
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn handle_client_frame(
-    bytes: &[u8],
-    ctx: &SessionContext,
-    registrar: &Arc<dyn Association>,
-    resolved: &mut HashMap<u32, PoolElement>,
-    pe_sessions: &mut HashMap<u16, PeSession>,
-    up_tx: &mpsc::Sender<Upstream>,
-    hr_limit: &mut TokenBucket,
-    eu_limit: &mut TokenBucket,
-    now: std::time::Duration,
-) -> Vec<Frame> {
-    let limits = &ctx.config.limits;
-    let frame = match Frame::decode(bytes) {
-        Ok(f) => f,
-        Err(e) => return vec![Frame::notice(0, NoticeCode::MalformedFrame, e.to_string())],
-    };
-    let refuse = |ch: u16, code: NoticeCode, text: String| vec![Frame::notice(ch, code, text)];
-    match frame {
-        Frame::Message {
-            channel,
-            ppid,
-            payload,
-        } => {
-            if payload.len() > limits.max_payload {
-                return refuse(
-                    channel,
-                    NoticeCode::TooLarge,
-                    format!("{} bytes > {}", payload.len(), limits.max_payload),
-                );
-            }
-            if channel == REGISTRAR_CHANNEL {
-                if ppid != PPID_ASAP {
-                    return refuse(
-                        channel,
-                        NoticeCode::ForbiddenMessageType,
-                        format!("PPID {ppid} on the registrar channel (only ASAP, 11)"),
-                    );
-                }
-                let msg = match wire::decode(Protocol::Asap, &payload) {
-                    Ok(d) => d.message,
-                    Err(e) => {
-                        return refuse(channel, NoticeCode::UndecodableMessage, e.to_string())
-                    }
-                };
-                let Message::Asap(a) = &msg else {
-                    unreachable!("decoded as ASAP")
-                };
-                if !allowed_from_client_to_registrar(a) {
-                    return refuse(
-                        channel,
-                        NoticeCode::ForbiddenMessageType,
-                        format!("{} is not a pool-user message", msg.type_name()),
-                    );
-                }
-                let bucket = if matches!(a, AsapMessage::HandleResolution(_)) {
-                    hr_limit
-                } else {
-                    eu_limit
-                };
-                if !bucket.try_acquire(now) {
-                    return refuse(
-                        channel,
-                        NoticeCode::RateLimited,
-                        format!("{} rate limit", msg.type_name()),
-                    );
-                }
-                ctx.tap
-                    .publish(ctx.id, Direction::FromClient, channel, &msg);
-                ctx.metrics.messages_from_client.inc();
-                // The bytes go upstream unchanged.
-                if let Err(e) = registrar.send(ppid, &payload).await {
-                    return refuse(channel, NoticeCode::RegistrarLost, e.to_string());
-                }
-                Vec::new()
-            } else {
-                let Some(s) = pe_sessions.get(&channel) else {
-                    return refuse(
-                        channel,
-                        NoticeCode::UnknownChannel,
-                        format!("channel {channel} is not open"),
-                    );
-                };
-                if ppid == PPID_ASAP {
-                    match wire::decode(Protocol::Asap, &payload) {
-                        Ok(d) => match &d.message {
-                            Message::Asap(a) if allowed_from_client_to_pe(a) => {
-                                ctx.tap
-                                    .publish(ctx.id, Direction::FromClient, channel, &d.message);
-                            }
-                            m => {
-                                return refuse(
-                                    channel,
-                                    NoticeCode::ForbiddenMessageType,
-                                    format!("{} is not allowed on a PE session", m.type_name()),
-                                )
-                            }
-                        },
-                        Err(e) => {
-                            return refuse(channel, NoticeCode::UndecodableMessage, e.to_string())
-                        }
-                    }
-                } else if ppid != s.app_ppid {
-                    return refuse(
-                        channel,
-                        NoticeCode::ForbiddenMessageType,
-                        format!("PPID {ppid} on a session opened for PPID {}", s.app_ppid),
-                    );
-                }
-                ctx.metrics.messages_from_client.inc();
-                if let Err(e) = s.assoc.send(ppid, &payload).await {
-                    return refuse(channel, NoticeCode::SessionAborted, e.to_string());
-                }
-                Vec::new()
-            }
-        }
-        Frame::OpenSession {
-            channel,
-            app_ppid,
-            pe_id,
-            pool_handle,
-        } => {
-            if channel == REGISTRAR_CHANNEL || pe_sessions.contains_key(&channel) {
-                return refuse(
-                    channel,
-                    NoticeCode::ChannelInUse,
-                    format!("channel {channel} is in use"),
-                );
-            }
-            if app_ppid == PPID_ASAP || app_ppid == client_core::wire::consts::PPID_ENRP {
-                return refuse(
-                    channel,
-                    NoticeCode::ForbiddenMessageType,
-                    "application PPID must not be ASAP or ENRP".into(),
-                );
-            }
-            if pe_sessions.len() >= limits.max_sessions {
-                return refuse(
-                    channel,
-                    NoticeCode::TooManySessions,
-                    format!("at most {} sessions", limits.max_sessions),
-                );
-            }
-            // No open proxy: only PEs this client was given, at the
-            // addresses the registrar gave (RFC 5355 threat: SSRF).
-            let Some(pe) = resolved.get(&pe_id) else {
-                return refuse(
-                    channel,
-                    NoticeCode::PeNotResolved,
-                    format!("PE 0x{pe_id:08x} was not resolved through this gateway"),
-                );
-            };
-            let _ = pool_handle;
-            let Some(addrs) = pe_addresses(pe) else {
-                return refuse(
-                    channel,
-                    NoticeCode::SessionAborted,
-                    "the PE has no SCTP transport".into(),
-                );
-            };
-            match tokio::time::timeout(limits.connect_timeout(), ctx.connector.connect(addrs)).await
-            {
-                Ok(Ok(assoc)) => {
-                    let reader = spawn_reader(assoc.clone(), channel, up_tx.clone());
-                    pe_sessions.insert(
-                        channel,
-                        PeSession {
-                            assoc,
-                            app_ppid,
-                            reader,
-                        },
-                    );
-                    vec![Frame::notice(
-                        channel,
-                        NoticeCode::SessionUp,
-                        format!("PE 0x{pe_id:08x}"),
-                    )]
-                }
-                Ok(Err(e)) => vec![Frame::notice(
-                    channel,
-                    NoticeCode::SessionAborted,
-                    format!("connect failed: {e}"),
-                )],
-                Err(_) => vec![Frame::notice(
-                    channel,
-                    NoticeCode::SessionAborted,
-                    "connect timed out".to_string(),
-                )],
-            }
-        }
-        Frame::CloseSession { channel } => match pe_sessions.remove(&channel) {
-            Some(s) => {
-                s.reader.abort();
-                vec![Frame::notice(
-                    channel,
-                    NoticeCode::SessionClosed,
-                    "closed by the client",
-                )]
-            }
-            None => refuse(
-                channel,
-                NoticeCode::UnknownChannel,
-                format!("channel {channel} is not open"),
-            ),
-        },
-        Frame::Notice { .. } | Frame::Hello { .. } => refuse(
-            0,
-            NoticeCode::MalformedFrame,
-            "notices and hello come from the gateway only".into(),
-        ),
-    }
 }

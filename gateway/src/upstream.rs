@@ -15,6 +15,18 @@ pub trait Association: Send + Sync {
     fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>>;
 }
 
+/// EMFILE (24), ENFILE (23), ENOBUFS (105), ENOMEM (12): the gateway host
+/// is out of a resource, which says nothing about the peer.
+pub fn is_exhaustion_errno(errno: i32) -> bool {
+    matches!(errno, 12 | 23 | 24 | 105)
+}
+
+/// Whether a connect or accept error is resource exhaustion on this host
+/// (reported to the client as `gateway-busy`, never as `registrar-lost`).
+pub fn is_exhaustion(e: &io::Error) -> bool {
+    e.raw_os_error().is_some_and(is_exhaustion_errno)
+}
+
 /// Opens associations to all addresses of one peer.
 pub trait Connector: Send + Sync + 'static {
     fn connect(
@@ -60,7 +72,16 @@ impl Connector for SctpConnector {
             {
                 let a = rserpool_sctp::SctpAssociation::connect(&addrs)
                     .await
-                    .map_err(|e| io::Error::other(e.to_string()))?;
+                    .map_err(|e| match &e {
+                        // Out of descriptors is the gateway's own condition,
+                        // kept recognisable (see `is_exhaustion`).
+                        rserpool_sctp::SctpError::Io { source, .. }
+                            if source.raw_os_error().is_some_and(is_exhaustion_errno) =>
+                        {
+                            io::Error::from_raw_os_error(source.raw_os_error().unwrap_or(24))
+                        }
+                        _ => io::Error::other(e.to_string()),
+                    })?;
                 Ok(Arc::new(SctpAssoc(a)) as Arc<dyn Association>)
             }
             #[cfg(not(target_os = "linux"))]

@@ -573,3 +573,136 @@ async fn tls_1_1_clients_are_refused() {
     assert!(n == 0 || buf[0] == 0x15, "got {:?}", &buf[..n]);
     assert!(h.gw.metrics.handshakes_failed.get() >= 1);
 }
+
+/// The close code of the next Close frame (other messages skipped), or
+/// `None` if the connection ended without one.
+async fn close_code(ws: &mut Client, limit: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Ws::Close(Some(f))))) => return Some(f.code.into()),
+            Ok(Some(Ok(Ws::Close(None)))) | Ok(None) | Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => panic!("no close within {limit:?}"),
+        }
+    }
+}
+
+async fn open_echo_session(ws: &mut Client) {
+    resolve(ws).await;
+    send(
+        ws,
+        Frame::OpenSession {
+            channel: 1,
+            app_ppid: 0,
+            pe_id: PE_ID,
+            pool_handle: b"EchoPool".to_vec(),
+        },
+    )
+    .await;
+    expect_notice(ws, NoticeCode::SessionUp).await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_within_the_write_timeout() {
+    let h = start(Limits {
+        write_timeout_ms: 500,
+        ..Limits::default()
+    })
+    .await;
+    let mut ws = h.client().await;
+    open_echo_session(&mut ws).await;
+    // 64 KB echoes sent, none read: the gateway's writes to this client
+    // back up until one cannot complete.
+    let big = vec![0x5a; 60_000];
+    let t0 = std::time::Instant::now();
+    for _ in 0..400 {
+        let f = Frame::Message {
+            channel: 1,
+            ppid: 0,
+            payload: big.clone(),
+        };
+        if tokio::time::timeout(
+            Duration::from_millis(200),
+            ws.send(Ws::Binary(f.encode().into())),
+        )
+        .await
+        .map_or(true, |r| r.is_err())
+        {
+            break;
+        }
+        if h.gw.metrics.sessions_active.get() == 0 {
+            break;
+        }
+    }
+    let mut waited = 0;
+    while h.gw.metrics.sessions_active.get() != 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        h.gw.metrics.sessions_active.get(),
+        0,
+        "the session of a client that never reads is still open after {:?}",
+        t0.elapsed()
+    );
+    // A well-behaved client is served meanwhile and after.
+    let mut good = h.client().await;
+    resolve(&mut good).await;
+}
+
+#[tokio::test]
+async fn a_quiet_session_that_answers_pings_outlives_the_idle_timeout() {
+    let h = start(Limits {
+        idle_timeout_ms: 1_500,
+        ping_interval_ms: 300,
+        ..Limits::default()
+    })
+    .await;
+    // Reading (so tungstenite answers every Ping with a Pong) but sending
+    // no frame for twice the idle timeout: still open.
+    let mut quiet = h.client().await;
+    let stay = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(Ok(m)) = quiet.next().await {
+            assert!(
+                !matches!(m, Ws::Close(_)),
+                "closed although it answered pings"
+            );
+        }
+        panic!("the quiet session ended");
+    })
+    .await;
+    assert!(stay.is_err(), "the read loop ended early");
+    resolve(&mut quiet).await;
+}
+
+#[tokio::test]
+async fn a_silent_session_is_closed_at_the_idle_timeout_with_1001() {
+    // (No Pings in the way: a client reading queued Pings after the close
+    // would fail writing their Pongs before it sees the Close frame.)
+    let h = start(Limits {
+        idle_timeout_ms: 1_000,
+        ping_interval_ms: 60_000,
+        ..Limits::default()
+    })
+    .await;
+    let mut silent = h.client().await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        close_code(&mut silent, Duration::from_secs(5)).await,
+        Some(1001)
+    );
+}
+
+#[tokio::test]
+async fn websocket_protocol_violations_close_with_1002() {
+    let h = start(Limits::default()).await;
+    let mut ws = h.client().await;
+    // A control frame longer than 125 bytes (RFC 6455 §5.5) is a protocol
+    // violation that tungstenite's client sink lets through.
+    let _ = ws.send(Ws::Pong(vec![0; 200].into())).await;
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(1002)
+    );
+}

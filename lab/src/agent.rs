@@ -374,7 +374,7 @@ impl Agent {
             &[enrp_endpoint.to_string()],
             Duration::from_secs(5),
         ) {
-            Response::Exec { stdout, .. } => parse_hsdump_pools(&stdout),
+            Response::Exec { stdout, .. } => crate::hsdump::pool_sizes(&stdout),
             _ => BTreeMap::new(),
         }
     }
@@ -445,6 +445,97 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.mark("pool elements associated");
+    }
+
+    /// The Component Status collector: a UDP listener at the topology's
+    /// collector address whose datagrams go to every subscriber as they
+    /// came (the host decodes them). Nothing if the topology turns CSP off.
+    pub fn spawn_csp_collector(&self) -> Result<()> {
+        let Some(addr) = self.cfg.topology.csp_collector() else {
+            return Ok(());
+        };
+        let socket =
+            std::net::UdpSocket::bind(&addr).with_context(|| format!("CSP collector on {addr}"))?;
+        let a = self.clone();
+        std::thread::spawn(move || {
+            // A report is 288 + 24 bytes per association; a datagram of
+            // any size up to UDP's limit is forwarded (and refused by the
+            // decoder on the host if it is not a report).
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                match socket.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        if a.has_subscribers() {
+                            a.emit(Event::ComponentStatus {
+                                from: from.to_string(),
+                                datagram: hex::encode(&buf[..n]),
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    fn has_subscribers(&self) -> bool {
+        !self.lock().subscribers.is_empty()
+    }
+
+    /// Relays each gateway's message tap (`GET /tap` on its loopback
+    /// metrics listener, JSON lines) to the subscribers, while there are
+    /// any: with nobody listening the gateway does no tap work at all.
+    pub fn spawn_tap_relays(&self) {
+        for (gateway, addr) in tap_sources(&self.cfg.topology) {
+            let a = self.clone();
+            std::thread::spawn(move || loop {
+                if a.has_subscribers() {
+                    let _ = a.relay_tap(&gateway, &addr);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            });
+        }
+    }
+
+    /// One tap connection, until it breaks or nobody listens any more.
+    fn relay_tap(&self, gateway: &str, addr: &str) -> Result<()> {
+        let mut s = TcpStream::connect(addr)?;
+        write!(s, "GET /tap HTTP/1.1\r\nHost: {addr}\r\n\r\n")?;
+        // Wakes up now and then to notice that the subscribers are gone.
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut r = BufReader::new(s);
+        let mut in_body = false;
+        loop {
+            let mut line = String::new();
+            match (&mut r).take(MAX_REQUEST as u64).read_line(&mut line) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if !self.has_subscribers() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if !in_body {
+                // Status line and headers end with an empty line.
+                in_body = line.trim().is_empty();
+                continue;
+            }
+            if let Ok(message) = serde_json::from_str(line.trim()) {
+                self.emit(Event::Tap {
+                    gateway: gateway.to_string(),
+                    message,
+                });
+            }
+        }
     }
 
     /// Background: reap children, and detect readiness once.
@@ -583,7 +674,11 @@ impl Agent {
             let resp = self.handle(req);
             writeln!(writer, "{}", serde_json::to_string(&resp)?)?;
             if subscribe {
-                self.lock().subscribers.push(writer.try_clone()?);
+                let w = writer.try_clone()?;
+                // A subscriber that stops reading is dropped, instead of
+                // stalling every event (emit writes under the lock).
+                w.set_write_timeout(Some(Duration::from_secs(2)))?;
+                self.lock().subscribers.push(w);
             }
         }
     }
@@ -603,7 +698,8 @@ impl Agent {
     }
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+/// Compares two secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -611,25 +707,18 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// PE counts per pool from `hsdump` output.
-pub fn parse_hsdump_pools(text: &str) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.trim_start().strip_prefix("+-- Pool \"") else {
-            continue;
-        };
-        let Some((pool, tail)) = rest.split_once('"') else {
-            continue;
-        };
-        let count = tail
-            .rsplit_once('(')
-            .and_then(|(_, c)| c.split_whitespace().next())
-            .and_then(|n| n.parse().ok());
-        if let Some(n) = count {
-            m.insert(pool.to_string(), n);
-        }
-    }
-    m
+/// The gateways of a topology with a metrics listener (`--metrics ADDR`),
+/// where their message tap is: `(process name, ADDR)`.
+pub fn tap_sources(topology: &Topology) -> Vec<(String, String)> {
+    topology
+        .processes
+        .iter()
+        .filter(|p| p.program.ends_with("rserpool-gateway"))
+        .filter_map(|p| {
+            let i = p.args.iter().position(|a| a == "--metrics")?;
+            Some((p.name.clone(), p.args.get(i + 1)?.clone()))
+        })
+        .collect()
 }
 
 /// Established SCTP associations whose remote port is ASAP's (a PE or pool
@@ -680,18 +769,6 @@ pub fn default_log_dir() -> &'static Path {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_pool_elements_in_hsdump_output() {
-        let out = "Handlespace[home=$d45902de]: (1 Pools, 4 PoolElements, 0 Owned)\n\
-                   *-- Index:\n \
-                   +-- Pool \"EchoPool\", Policy \"RoundRobin\", Protocol SCTP, CtrlCh=yes: (4 nodes)\n \
-                   +-- Index:\n";
-        let m = parse_hsdump_pools(out);
-        assert_eq!(m.get("EchoPool"), Some(&4));
-        assert_eq!(m.len(), 1);
-        assert!(parse_hsdump_pools("garbage (x nodes)").is_empty());
-    }
 
     #[test]
     fn exec_timeout_ends_a_whole_pipeline() {
@@ -758,6 +835,14 @@ mod tests {
             Some("10.1.0.1")
         );
         assert_eq!(home_registrar_address(&t, "nope"), None);
+    }
+
+    #[test]
+    fn the_default_gateway_is_a_tap_source() {
+        assert_eq!(
+            tap_sources(&Topology::default()),
+            [("gateway".to_string(), "127.0.0.1:9464".to_string())]
+        );
     }
 
     #[test]

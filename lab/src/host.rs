@@ -182,13 +182,8 @@ pub fn guest_init_script(topology: &Topology) -> String {
             Topology::registrar_address(i)
         ));
     }
-    // The gateway's private CA and certificate, written to the share so
-    // that host-side clients can trust exactly this run's gateway.
-    s.push_str(
-        "/share/bin/rserpool-gateway gen-certs --out /share/certs \
-         --name localhost --name 127.0.0.1 >/dev/null 2>&1 \
-         || echo \"LAB: FAIL gateway certificates\"\n",
-    );
+    // The gateway's certificate is in /share/certs already: the host
+    // issued it with the machine's lab CA (crate::ca).
     s.push_str(&format!(
         "mkdir -p /tmp/lab-logs\n\
          export PATH=/share/bin:$PATH\n\
@@ -225,6 +220,14 @@ impl Lab {
             run_dir.join("topology.toml"),
             toml::to_string(&run_topology).context("serialising the topology")?,
         )?;
+        // This run's gateway certificate, from the machine's lab CA (kept
+        // across runs, so a browser that trusts it once trusts every run).
+        crate::ca::LabCa::load_or_create()?
+            .issue_server(
+                &run_dir.join("certs"),
+                &["localhost".to_string(), "127.0.0.1".to_string()],
+            )
+            .context("issuing the gateway's certificate")?;
         // Boot time counts from starting the environment (VM or agent),
         // not from building binaries or the image.
         let t_env;
@@ -261,19 +264,6 @@ impl Lab {
                 }
             }
             Mode::Native => {
-                // The gateway's per-run CA and certificate (the VM's init
-                // does the same in the guest).
-                let status = Command::new(run_dir.join("bin/rserpool-gateway"))
-                    .arg("gen-certs")
-                    .arg("--out")
-                    .arg(run_dir.join("certs"))
-                    .args(["--name", "localhost", "--name", "127.0.0.1"])
-                    .stdout(Stdio::null())
-                    .status()
-                    .context("generating the gateway's certificates")?;
-                if !status.success() {
-                    bail!("generating the gateway's certificates failed ({status})");
-                }
                 for i in 0..opts.topology.registrars.len() {
                     // Already present is fine; anything else shows up when
                     // the registrars cannot bind.
@@ -372,7 +362,8 @@ impl Lab {
             .map(|p| format!("wss://localhost:{p}/asap/{i}"))
     }
 
-    /// PEM of the CA that signed this run's gateway certificate.
+    /// PEM of the CA that signed this run's gateway certificate (a copy of
+    /// the machine's lab CA, [`crate::ca`]).
     pub fn gateway_ca(&self) -> PathBuf {
         self.run_dir.join("certs/ca.pem")
     }
@@ -508,7 +499,7 @@ impl Lab {
             crate::topology::ENRP_PORT
         );
         let out = self.exec("hsdump", &[&ep], Duration::from_secs(10))?;
-        Ok(crate::agent::parse_hsdump_pools(&out.stdout))
+        Ok(crate::hsdump::pool_sizes(&out.stdout))
     }
 
     /// Shuts the environment down (also done on drop).

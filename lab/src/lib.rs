@@ -10,9 +10,13 @@
 //! ```
 
 pub mod agent;
+pub mod ca;
+pub mod csp;
 mod host;
+pub mod hsdump;
 pub mod image;
 pub mod proto;
+mod subscription;
 pub mod topology;
 pub mod vm;
 
@@ -20,4 +24,5 @@ pub use host::{
     build_guest_binaries, guest_init_script, kernel_has_sctp, request_agent, ExecOutput, Lab,
     LabOptions, Mode,
 };
+pub use subscription::Subscription;
 pub use topology::Topology;

@@ -101,4 +101,17 @@ pub enum Event {
     Ready {
         after_ms: u64,
     },
+    /// A datagram arrived at the Component Status collector, forwarded as
+    /// received (hex): the host decodes it (`crate::csp`), so that a bad or
+    /// forged one reaches the page too.
+    ComponentStatus {
+        from: String,
+        datagram: String,
+    },
+    /// A message the gateway's tap reported (its JSON line, as the gateway
+    /// wrote it), relayed from the gateway's metrics listener.
+    Tap {
+        gateway: String,
+        message: serde_json::Value,
+    },
 }

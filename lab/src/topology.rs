@@ -27,6 +27,31 @@ pub struct Topology {
     /// Guest TCP ports to forward to the host's 127.0.0.1 (besides the agent's).
     #[serde(default)]
     pub forward: Vec<u16>,
+    /// Component Status reports from registrars and PEs to the lab's
+    /// collector (the live topology of the lab page).
+    #[serde(default)]
+    pub csp: Csp,
+}
+
+/// `[csp]`: how registrars and PEs report their status (RSPLIB's
+/// `-cspserver` / `-cspinterval`). The lab agent listens at
+/// `10.1.0.1:port` (registrar 1's address, present in every lab).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Csp {
+    /// Report interval; 0 turns reporting off.
+    pub interval_ms: u64,
+    /// UDP port of the collector.
+    pub port: u16,
+}
+
+impl Default for Csp {
+    fn default() -> Self {
+        Csp {
+            interval_ms: 500,
+            port: crate::csp::CSP_PORT,
+        }
+    }
 }
 
 /// A registrar. Registrar *i* (from 1) is bound to `10.1.0.i` — never to
@@ -167,6 +192,23 @@ impl Topology {
         format!("10.1.0.{}", index + 1)
     }
 
+    /// Where registrars and PEs send Component Status reports, if they do.
+    pub fn csp_collector(&self) -> Option<String> {
+        (self.csp.interval_ms > 0)
+            .then(|| format!("{}:{}", Self::registrar_address(0), self.csp.port))
+    }
+
+    /// The RSPLIB options that make a component report to the collector.
+    fn csp_options(&self) -> Vec<String> {
+        match self.csp_collector() {
+            Some(addr) => vec![
+                format!("-cspserver={addr}"),
+                format!("-cspinterval={}", self.csp.interval_ms),
+            ],
+            None => vec![],
+        }
+    }
+
     /// `addr:3863` of every registrar, in order.
     pub fn registrar_asap_endpoints(&self) -> Vec<String> {
         (0..self.registrars.len())
@@ -204,6 +246,7 @@ impl Topology {
             for j in (0..self.registrars.len()).filter(|&j| j != i) {
                 args.push(format!("-peer={}:{ENRP_PORT}", Self::registrar_address(j)));
             }
+            args.extend(self.csp_options());
             args.extend(r.options.iter().cloned());
             v.push(ProcessSpec {
                 name: r.name.clone(),
@@ -220,6 +263,7 @@ impl Topology {
                 format!("-registrar={}:{ASAP_PORT}", Self::registrar_address(i)),
                 format!("-poolhandle={}", p.pool),
             ];
+            args.extend(self.csp_options());
             args.extend(p.options.iter().cloned());
             v.push(ProcessSpec {
                 name: p.name.clone(),
@@ -265,6 +309,39 @@ mod tests {
             .map(|s| s.args[1].clone())
             .collect();
         assert_eq!(homes.len(), 3);
+    }
+
+    #[test]
+    fn registrars_and_pes_report_status_to_the_collector_by_default() {
+        let t = Topology::default();
+        assert_eq!(t.csp_collector().as_deref(), Some("10.1.0.1:2960"));
+        for s in t
+            .process_specs()
+            .iter()
+            .filter(|s| s.kind != ProcessKind::Project)
+        {
+            assert!(
+                s.args.contains(&"-cspserver=10.1.0.1:2960".to_string()),
+                "{s:?}"
+            );
+            assert!(s.args.contains(&"-cspinterval=500".to_string()), "{s:?}");
+        }
+        let mut off = Topology::default();
+        off.csp.interval_ms = 0;
+        assert_eq!(off.csp_collector(), None);
+        assert!(off
+            .process_specs()
+            .iter()
+            .all(|s| s.args.iter().all(|a| !a.starts_with("-csp"))));
+        let t = Topology::parse(&DEFAULT_TOML.replace("interval_ms = 500", "interval_ms = 250"))
+            .unwrap();
+        assert_eq!(
+            t.csp,
+            Csp {
+                interval_ms: 250,
+                port: 2960
+            }
+        );
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Shared helpers of the end-to-end tests: one lab per test binary, and
 //! parsers for what RSPLIB's tools print.
 
-use std::collections::BTreeSet;
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -134,85 +133,7 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// One pool element as RSPLIB's `hsdump` prints it in the handlespace index.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DumpedPe {
-    pub id: u32,
-    pub home: u32,
-    pub life_ms: u64,
-    pub addresses: BTreeSet<String>,
-    pub port: u16,
-    pub transport: String,
-    pub control_channel: bool,
-}
-
-/// A pool as `hsdump` shows it: policy name and elements.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DumpedPool {
-    pub policy: String,
-    pub elements: Vec<DumpedPe>,
-}
-
-fn hex_after(text: &str, key: &str) -> Option<u32> {
-    let rest = &text[text.find(key)? + key.len()..];
-    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
-    u32::from_str_radix(&hex, 16).ok()
-}
-
-/// Parses the `*-- Index:` section of `hsdump` output for `pool`:
-/// `+-- Pool "EchoPool", Policy "RoundRobin", …`, then per element
-/// `- idx:#0001: $20132f7b …`, `chsum=… home=$10000001 life=90000ms`,
-/// `userT: {10.0.2.15, 10.1.0.1} 52185/SCTP+CtrlCh`.
-pub fn parse_hsdump(text: &str, pool: &str) -> Option<DumpedPool> {
-    let index = text.split("*-- Index:").nth(1)?;
-    let index = index.split("*-- Selection:").next()?;
-    let head = format!("+-- Pool \"{pool}\", Policy \"");
-    let start = index.find(&head)? + head.len();
-    let section = &index[start..];
-    let policy: String = section.chars().take_while(|c| *c != '"').collect();
-    // The section ends at the next pool.
-    let section = section.split("+-- Pool \"").next().unwrap_or(section);
-    let mut out = DumpedPool {
-        policy,
-        elements: Vec::new(),
-    };
-    let mut cur: Option<DumpedPe> = None;
-    for line in section.lines().map(str::trim) {
-        if line.starts_with("- idx:#") {
-            out.elements.extend(cur.take());
-            cur = Some(DumpedPe {
-                id: hex_after(line, ": $")?,
-                home: 0,
-                life_ms: 0,
-                addresses: BTreeSet::new(),
-                port: 0,
-                transport: String::new(),
-                control_channel: false,
-            });
-        } else if let Some(pe) = cur.as_mut() {
-            if line.starts_with("chsum=") {
-                pe.home = hex_after(line, "home=$")?;
-                let life = line.split("life=").nth(1)?;
-                pe.life_ms = life
-                    .trim_end_matches(|c: char| !c.is_ascii_digit())
-                    .split("ms")
-                    .next()?
-                    .parse()
-                    .ok()?;
-            } else if let Some(rest) = line.strip_prefix("userT: {") {
-                let (addrs, tail) = rest.split_once('}')?;
-                pe.addresses = addrs.split(',').map(|a| a.trim().to_string()).collect();
-                let (port, proto) = tail.trim().split_once('/')?;
-                pe.port = port.parse().ok()?;
-                pe.control_channel = proto.ends_with("+CtrlCh");
-                pe.transport = proto.trim_end_matches("+CtrlCh").to_lowercase();
-            }
-        }
-    }
-    out.elements.extend(cur);
-    out.elements.sort();
-    Some(out)
-}
+pub use rserpool_lab::hsdump::{parse_hsdump, DumpedPe, DumpedPool};
 
 /// What RSPLIB's `hsdump` prints for registrar `i` (from 1), asked at its
 /// ENRP endpoint inside the lab.
@@ -412,24 +333,6 @@ userT: {10.0.2.15} 54962/SCTP\n\
 *-- Selection:\n \
 +-- Pool \"EchoPool\", Policy \"RoundRobin\", Protocol SCTP, CtrlCh=yes: (2 nodes)\n   \
 - sel:#0001: $deadbeef flags=[new][updated]\n";
-
-    #[test]
-    fn hsdump_index_is_parsed_field_by_field() {
-        let p = parse_hsdump(DUMP, "EchoPool").expect("pool");
-        assert_eq!(p.policy, "RoundRobin");
-        assert_eq!(p.elements.len(), 2, "selection section must not be counted");
-        let a = &p.elements[0];
-        assert_eq!(
-            (a.id, a.home, a.life_ms, a.port),
-            (0x20132f7b, 0x10000001, 90000, 52185)
-        );
-        assert_eq!(a.addresses.len(), 2);
-        assert!(a.control_channel);
-        assert_eq!(a.transport, "sctp");
-        assert!(!p.elements[1].control_channel);
-        assert!(parse_hsdump(DUMP, "OtherPool").is_none());
-        assert!(parse_hsdump("garbage", "EchoPool").is_none());
-    }
 
     #[test]
     fn resolve_json_maps_to_the_same_fields() {

@@ -21,6 +21,10 @@ use rserpool_tests::{hsdump_text, lab_with, parse_hsdump, LabGuard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STRICT_PORT: u16 = 8444;
+/// A gateway that requires a token (read from a file in the run folder,
+/// started by the token test once it has written the file).
+const TOKEN_PORT: u16 = 8445;
+const TOKEN_FILE: &str = "gateway-token";
 const STRICT_ORIGIN: &str = "https://lab.example";
 
 fn topology() -> Topology {
@@ -49,6 +53,26 @@ fn topology() -> Topology {
         autostart: true,
     });
     t.forward.push(STRICT_PORT);
+    t.processes.push(Process {
+        name: "gateway-token".into(),
+        program: "rserpool-gateway".into(),
+        args: [
+            "--listen",
+            "0.0.0.0:8445",
+            "--cert",
+            "/share/certs/server.pem",
+            "--key",
+            "/share/certs/server-key.pem",
+            "--registrar",
+            "/asap/1=10.1.0.1:3863",
+            "--token-file",
+            "/share/gateway-token",
+        ]
+        .map(String::from)
+        .to_vec(),
+        autostart: false,
+    });
+    t.forward.push(TOKEN_PORT);
     t
 }
 
@@ -349,4 +373,213 @@ async fn handshake_floods_and_old_tls_are_refused_by_the_strict_lab_gateway() {
         .unwrap_or_else(|e| panic!("good client: {e}"));
     assert!(n >= 1, "the good client resolved {n} times");
     still_healthy(&lab, "gateway-strict");
+}
+
+/// An Endpoint Unreachable for `pe_id` in EchoPool, as a registrar-channel frame.
+fn unreachable_frame(pe_id: u32) -> Frame {
+    use client_core::wire::{AsapMessage, EndpointUnreachable, Message, PoolElementId, PoolHandle};
+    Frame::registrar(
+        Message::Asap(AsapMessage::EndpointUnreachable(EndpointUnreachable {
+            pool_handle: PoolHandle::from("EchoPool"),
+            pe_id: PoolElementId(pe_id),
+        }))
+        .to_bytes(),
+    )
+}
+
+/// The first notice within `limit`, or `None` if the gateway said nothing
+/// (a forwarded Endpoint Unreachable is never answered).
+async fn notice_within(c: &mut Client, limit: Duration) -> Option<NoticeCode> {
+    loop {
+        match c.next(limit).await {
+            Ok(Frame::Notice { code, .. }) => return Some(code),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_that_never_resolved_cannot_evict_a_healthy_pe() {
+    // RFC 5355 §2.13: before reports were bound to what the session saw,
+    // three reports from a fresh session removed the PE at every registrar
+    // (RSPLIB's -maxbadpereports is 3).
+    let lab = lab();
+    let before = handlespace(&lab);
+    let victim = before[0][0];
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let url = lab.gateway_url(1).expect("gateway url");
+    let mut c = Client::connect_ready(&url, tls, &Handshake::default())
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        c.send(&unreachable_frame(victim)).await.unwrap();
+        assert_eq!(
+            notice_within(&mut c, Duration::from_secs(5)).await,
+            Some(NoticeCode::ReportRefused)
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (i, ids) in handlespace(&lab).iter().enumerate() {
+        assert!(
+            ids.contains(&victim),
+            "PE {victim:08x} gone at registrar {}",
+            i + 1
+        );
+    }
+    let metrics = lab
+        .exec(
+            "sh",
+            &[
+                "-c",
+                "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 9464",
+            ],
+            Duration::from_secs(10),
+        )
+        .unwrap()
+        .stdout;
+    assert!(
+        metrics.contains("report-refused"),
+        "no report-refused counter:\n{metrics}"
+    );
+    still_healthy(&lab, "gateway");
+}
+
+#[tokio::test]
+async fn many_sessions_that_resolved_a_pe_together_stay_within_its_report_budget() {
+    // Twelve sessions, each given the PE by a resolution, each reporting it
+    // once: the gateway-wide budget (1 per PE per minute by default)
+    // forwards one, so RSPLIB never counts the three that evict.
+    let lab = lab();
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let url = lab.gateway_url(2).expect("gateway url");
+    let mut sessions = Vec::new();
+    let mut victim = None;
+    for _ in 0..12 {
+        let mut c = Client::connect_ready(&url, tls.clone(), &Handshake::default())
+            .await
+            .unwrap();
+        let h = c.resolve("EchoPool").await.unwrap();
+        let ids: Vec<u32> = h.elements.iter().map(|e| e.id.0).collect();
+        // RSPLIB answers 3 of the 4 PEs, rotating: take one every answer lists.
+        victim = match victim {
+            None => ids.first().copied(),
+            Some(v) if ids.contains(&v) => Some(v),
+            Some(_) => victim,
+        };
+        sessions.push((c, ids));
+    }
+    let victim = victim.unwrap();
+    let (mut forwarded, mut refused) = (0, 0);
+    for (c, ids) in &mut sessions {
+        if !ids.contains(&victim) {
+            continue;
+        }
+        c.send(&unreachable_frame(victim)).await.unwrap();
+        match notice_within(c, Duration::from_millis(800)).await {
+            None => forwarded += 1,
+            Some(NoticeCode::ReportRefused) => refused += 1,
+            Some(other) => panic!("unexpected notice {}", other.slug()),
+        }
+    }
+    assert!(
+        forwarded <= 1,
+        "{forwarded} reports forwarded, {refused} refused"
+    );
+    assert!(
+        refused >= 2,
+        "{forwarded} reports forwarded, {refused} refused"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (i, ids) in handlespace(&lab).iter().enumerate() {
+        assert!(
+            ids.contains(&victim),
+            "PE {victim:08x} gone at registrar {}",
+            i + 1
+        );
+    }
+}
+
+#[tokio::test]
+async fn origins_that_do_not_parse_or_repeat_are_refused() {
+    let lab = lab();
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let port = lab
+        .host_port(STRICT_PORT)
+        .expect("strict gateway forwarded");
+    let url = format!("wss://localhost:{port}/asap/1");
+    type RawHeaders = Vec<(&'static str, Vec<u8>)>;
+    let cases: [(&str, RawHeaders); 2] = [
+        (
+            "non-UTF-8 Origin",
+            vec![("origin", b"https://lab.ex\xffample".to_vec())],
+        ),
+        (
+            "two Origin headers",
+            vec![
+                ("origin", STRICT_ORIGIN.as_bytes().to_vec()),
+                ("origin", b"https://evil.example".to_vec()),
+            ],
+        ),
+    ];
+    for (what, raw_headers) in cases {
+        let e = Client::connect(
+            &url,
+            tls.clone(),
+            &Handshake {
+                raw_headers,
+                ..Handshake::default()
+            },
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{what} accepted"));
+        assert!(format!("{e:#}").contains("403"), "{what}: {e:#}");
+    }
+    // The allowed Origin alone still works.
+    let allowed = Handshake {
+        origin: Some(STRICT_ORIGIN.into()),
+        ..Handshake::default()
+    };
+    let mut c = Client::connect_ready(&url, tls, &allowed).await.unwrap();
+    c.resolve("EchoPool").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_browser_style_client_presents_the_token_as_a_subprotocol() {
+    let lab = lab();
+    // The token lives in a file, never on the gateway's command line.
+    std::fs::write(lab.run_dir().join(TOKEN_FILE), "s3cret-lab-token\n").unwrap();
+    if !lab.is_running("gateway-token").unwrap() {
+        lab.start_process("gateway-token").unwrap();
+    }
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let port = lab.host_port(TOKEN_PORT).expect("token gateway forwarded");
+    let url = format!("wss://localhost:{port}/asap/1");
+    let with = |t: Option<&str>| Handshake {
+        token_protocol: t.map(String::from),
+        ..Handshake::default()
+    };
+    // The gateway may still be starting.
+    let mut c = None;
+    for _ in 0..50 {
+        match Client::connect_ready(&url, tls.clone(), &with(Some("s3cret-lab-token"))).await {
+            Ok(ok) => {
+                c = Some(ok);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let mut c = c.expect("the right token is accepted");
+    c.resolve("EchoPool").await.unwrap();
+    for bad in [None, Some("s3cret-lab-tokeN"), Some("s3cret")] {
+        let e = Client::connect(&url, tls.clone(), &with(bad))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("token {bad:?} accepted"));
+        assert!(format!("{e:#}").contains("401"), "{bad:?}: {e:#}");
+    }
+    let ps = lab.exec("ps", &[], Duration::from_secs(5)).unwrap().stdout;
+    assert!(!ps.contains("s3cret"), "the token shows in ps:\n{ps}");
 }

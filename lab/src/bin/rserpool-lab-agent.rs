@@ -45,6 +45,11 @@ fn main() -> Result<()> {
         log_dir: args.log_dir,
     });
     println!("LAB: agent listening on {}", listener.local_addr()?);
+    // Before the processes start, so that their first reports arrive.
+    if let Err(e) = agent.spawn_csp_collector() {
+        println!("LAB: no CSP collector: {e:#}");
+    }
+    agent.spawn_tap_relays();
     agent.start_all();
     agent.spawn_monitor();
     agent.serve(listener)

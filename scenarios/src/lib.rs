@@ -1,0 +1,9 @@
+//! RFC 5355 scenarios against live RSPLIB: the catalogue (pure data and
+//! validation), the run record, and the generated documentation.
+
+pub mod catalogue;
+pub mod docs;
+pub mod record;
+
+pub use catalogue::{Catalogue, CatalogueError, Scenario};
+pub use record::RunRecord;

@@ -1,0 +1,225 @@
+//! The run record (`rserpool-run/1`): everything one scenario run saw.
+//! Written by `rserpool scenario run --out run.json` and served as
+//! `GET /api/runs/ID`; the layout is documented in `docs/run-record.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{Expectation, PhaseName, Scenario};
+
+/// Schema tag of a run record.
+pub const SCHEMA: &str = "rserpool-run/1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub schema: String,
+    pub scenario: Scenario,
+    pub seed: u64,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub topology: RunTopology,
+    pub defences: BTreeMap<String, bool>,
+    pub params: BTreeMap<String, f64>,
+    pub phases: Vec<PhaseSpan>,
+    pub samples: Vec<Sample>,
+    pub events: Vec<Event>,
+    /// Attacker actions as the actor reported them (reproducible from the
+    /// seed): each is the actor's JSON line.
+    pub actions: Vec<serde_json::Value>,
+    pub summary: BTreeMap<PhaseName, BTreeMap<String, f64>>,
+    pub verdict: Option<Verdict>,
+    /// The command that reproduces this run.
+    pub command: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RunTopology {
+    pub registrars: Vec<RegistrarInfo>,
+    pub pool_elements: Vec<PeInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrarInfo {
+    pub name: String,
+    pub id: String,
+    pub asap: String,
+    pub enrp: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeInfo {
+    pub name: String,
+    pub pool: String,
+    pub registrar: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseSpan {
+    pub name: PhaseName,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// One sample: every metric's value over the interval ending at `t_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub t_ms: u64,
+    pub values: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    AttackStart,
+    AttackStop,
+    PeKilled,
+    Failover,
+    RegistrarChange,
+    Eviction,
+    Restored,
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub t_ms: u64,
+    pub kind: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub passed: bool,
+    pub text: String,
+}
+
+/// The mean of every metric over the samples inside each phase.
+pub fn summarise(
+    phases: &[PhaseSpan],
+    samples: &[Sample],
+) -> BTreeMap<PhaseName, BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for p in phases {
+        let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
+        for s in samples
+            .iter()
+            .filter(|s| s.t_ms > p.start_ms && s.t_ms <= p.end_ms)
+        {
+            for (k, v) in &s.values {
+                let e = sums.entry(k.clone()).or_insert((0.0, 0));
+                e.0 += v;
+                e.1 += 1;
+            }
+        }
+        out.insert(
+            p.name,
+            sums.into_iter()
+                .map(|(k, (sum, n))| (k, sum / f64::from(n)))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// Holds the run's summary to the scenario's expectation, given which
+/// defences were on.
+pub fn judge(
+    expectation: &Expectation,
+    defences: &BTreeMap<String, bool>,
+    summary: &BTreeMap<PhaseName, BTreeMap<String, f64>>,
+) -> Verdict {
+    let metric = expectation.metric();
+    let phase = expectation.phase();
+    let Some(measured) = summary.get(&phase).and_then(|m| m.get(metric)).copied() else {
+        return Verdict {
+            passed: false,
+            text: format!("no {metric} measured in the {} phase", phase.as_str()),
+        };
+    };
+    let (bound, label) = match expectation {
+        Expectation::Compare { without, with, .. } => {
+            if defences.get(&with.defence).copied().unwrap_or(false) {
+                (
+                    crate::catalogue::Bound {
+                        op: with.op,
+                        value: with.value,
+                    },
+                    format!("with {}", with.defence),
+                )
+            } else {
+                (*without, "without the defence".to_string())
+            }
+        }
+        Expectation::ObservedOnly { harm, .. } => (*harm, "observed".to_string()),
+    };
+    let passed = bound.holds(measured);
+    Verdict {
+        passed,
+        text: format!(
+            "{metric} in {} = {measured:.3} ({label}: expected {bound}) — {}",
+            phase.as_str(),
+            if passed {
+                "as expected"
+            } else {
+                "NOT as expected"
+            }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::Catalogue;
+
+    fn sample(t: u64, v: f64) -> Sample {
+        Sample {
+            t_ms: t,
+            values: [("healthy_pes".to_string(), v)].into(),
+        }
+    }
+
+    #[test]
+    fn summary_is_the_mean_inside_each_phase_and_the_verdict_follows_the_defence() {
+        let phases = [
+            PhaseSpan {
+                name: PhaseName::Baseline,
+                start_ms: 0,
+                end_ms: 500,
+            },
+            PhaseSpan {
+                name: PhaseName::Attack,
+                start_ms: 500,
+                end_ms: 1000,
+            },
+        ];
+        let samples = [
+            sample(250, 4.0),
+            sample(500, 4.0),
+            sample(750, 3.0),
+            sample(1000, 1.0),
+        ];
+        let summary = summarise(&phases, &samples);
+        assert_eq!(summary[&PhaseName::Baseline]["healthy_pes"], 4.0);
+        assert_eq!(summary[&PhaseName::Attack]["healthy_pes"], 2.0);
+        let cat = Catalogue::builtin();
+        let e = cat
+            .get("rfc5355-2.13-eu-flood")
+            .unwrap()
+            .expectation
+            .clone()
+            .unwrap();
+        let off: BTreeMap<String, bool> = [("maxeurate".to_string(), false)].into();
+        let on: BTreeMap<String, bool> = [("maxeurate".to_string(), true)].into();
+        assert!(judge(&e, &off, &summary).passed);
+        let v = judge(&e, &on, &summary);
+        assert!(!v.passed, "{}", v.text);
+        assert!(v.text.contains("with maxeurate"), "{}", v.text);
+        let empty = BTreeMap::new();
+        assert!(!judge(&e, &off, &empty).passed);
+    }
+}
