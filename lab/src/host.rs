@@ -57,6 +57,7 @@ const GUEST_BINARIES: &[(&str, &str)] = &[
     ("rserpool-lab", "rserpool-lab-agent"),
     ("rserpool-cli", "rserpool"),
     ("rserpool-gateway", "rserpool-gateway"),
+    ("rserpool-actors", "rserpool-actor"),
 ];
 
 /// The gateway's port inside the environment (default topology).
