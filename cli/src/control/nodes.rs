@@ -93,8 +93,15 @@ pub fn location_ports(location: &str) -> Vec<u16> {
 #[derive(Clone)]
 pub struct PortNames {
     map: Arc<Mutex<HashMap<u16, String>>>,
+    /// Ports no lab process held at the last look, and when they were
+    /// asked about: a component the lab did not start (an attacker's)
+    /// must not cause a refresh every two seconds.
+    unknown: Arc<Mutex<HashMap<u16, Instant>>>,
     refresh: mpsc::Sender<()>,
 }
+
+/// How long a port nobody owned is not asked about again.
+const UNKNOWN_PORT_QUIET: Duration = Duration::from_secs(10);
 
 impl PortNames {
     pub fn start(lab: LabAccess) -> PortNames {
@@ -121,7 +128,11 @@ impl PortNames {
                 }
             }
         });
-        let names = PortNames { map, refresh };
+        let names = PortNames {
+            map,
+            unknown: Arc::default(),
+            refresh,
+        };
         names.ask_refresh();
         names
     }
@@ -138,7 +149,20 @@ impl PortNames {
             ports.iter().find_map(|p| m.get(p).cloned())
         };
         if found.is_none() && !ports.is_empty() {
-            self.ask_refresh();
+            let mut unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let quiet = ports.iter().all(|p| {
+                unknown
+                    .get(p)
+                    .is_some_and(|t| now.duration_since(*t) < UNKNOWN_PORT_QUIET)
+            });
+            if !quiet {
+                for p in ports {
+                    unknown.insert(*p, now);
+                }
+                drop(unknown);
+                self.ask_refresh();
+            }
         }
         found
     }
