@@ -169,7 +169,11 @@ fn card(o: &mut String, s: &Scenario, runs: &[RunRecord]) {
         let _ = writeln!(o, "- By hand: `{c}`");
     }
     if !s.phases.is_empty() {
-        let _ = writeln!(o, "- Run: `rserpool scenario run {} --seed 1` (in a lab: `rserpool lab up`)", s.id);
+        let _ = writeln!(
+            o,
+            "- Run: `rserpool scenario run {} --seed 1` (in a lab: `rserpool lab up`)",
+            s.id
+        );
     }
     let mine: Vec<&RunRecord> = runs.iter().filter(|r| r.scenario.id == s.id).collect();
     if mine.is_empty() {
