@@ -57,6 +57,7 @@ const GUEST_BINARIES: &[(&str, &str)] = &[
     ("rserpool-lab", "rserpool-lab-agent"),
     ("rserpool-cli", "rserpool"),
     ("rserpool-gateway", "rserpool-gateway"),
+    ("rserpool-actors", "rserpool-actor"),
 ];
 
 /// The gateway's port inside the environment (default topology).
@@ -409,8 +410,29 @@ impl Lab {
     pub fn kill(&self, name: &str) -> Result<()> {
         self.expect_ok(Request::Kill { name: name.into() })
     }
+    /// SIGKILL, then start again with the topology's arguments.
     pub fn restart(&self, name: &str) -> Result<()> {
         self.expect_ok(Request::Restart { name: name.into() })
+    }
+    /// SIGKILL, then start again with the topology's arguments plus
+    /// `extra_args` (kept until the next [`Lab::restart`]).
+    pub fn restart_with(&self, name: &str, extra_args: &[&str]) -> Result<()> {
+        self.expect_ok(Request::RestartWith {
+            name: name.into(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        })
+    }
+
+    /// Starts an ad-hoc bounded process inside the lab (an attacker, a
+    /// workload); see [`crate::spawn::Spawned`].
+    pub fn spawn(
+        &self,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<crate::spawn::Spawned> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        crate::spawn::Spawned::start(&self.agent_addr, &self.token, program, &args, timeout)
     }
 
     /// Kills pool element number `i` (from 1, in topology order).
@@ -499,6 +521,32 @@ impl Lab {
         );
         let out = self.exec("hsdump", &[&ep], Duration::from_secs(10))?;
         Ok(crate::hsdump::pool_sizes(&out.stdout))
+    }
+
+    /// `None` while the environment runs; once qemu (or, natively, the
+    /// agent) has exited on its own, why. `rserpool lab up` polls this so
+    /// that a lab that died says so instead of waiting on (issue 10, item 7).
+    pub fn died(&mut self) -> Option<String> {
+        if let Some(vm) = self.vm.as_mut() {
+            return vm.exit();
+        }
+        let agent = self.native_agent.as_mut()?;
+        let status = agent.try_wait().ok()??;
+        Some(format!(
+            "the native lab agent (pid {}) exited: {status}; logs in {}",
+            agent.id(),
+            self.run_dir.join("logs").display()
+        ))
+    }
+
+    /// Where qemu's stderr is kept (`None` natively).
+    pub fn qemu_stderr_path(&self) -> Option<PathBuf> {
+        self.vm.as_ref().map(|vm| vm.stderr_path().to_path_buf())
+    }
+
+    /// qemu's process id (`None` natively or after shutdown).
+    pub fn vm_pid(&self) -> Option<u32> {
+        self.vm.as_ref().and_then(Vm::pid)
     }
 
     /// Shuts the environment down (also done on drop).
