@@ -42,6 +42,9 @@ struct Proc {
     state: RunState,
     exit_code: Option<i32>,
     signal: Option<i32>,
+    /// Arguments added by `restart-with` (a scenario's registrar options),
+    /// cleared by `restart`.
+    extra_args: Vec<String>,
 }
 
 struct Shared {
@@ -56,6 +59,7 @@ struct Shared {
 pub struct Agent {
     cfg: Arc<AgentConfig>,
     shared: Arc<Mutex<Shared>>,
+    spawns: Arc<Mutex<crate::spawn::SpawnTable>>,
     started: Instant,
 }
 
@@ -74,6 +78,7 @@ impl Agent {
                         state: RunState::NotStarted,
                         exit_code: None,
                         signal: None,
+                        extra_args: Vec::new(),
                     },
                 )
             })
@@ -86,6 +91,7 @@ impl Agent {
                 subscribers: Vec::new(),
                 milestones: Vec::new(),
             })),
+            spawns: Arc::default(),
             started: Instant::now(),
         }
     }
@@ -198,6 +204,7 @@ impl Agent {
         let log = std::fs::File::create(self.cfg.log_dir.join(format!("{name}.log")))?;
         let child = Command::new(&p.spec.program)
             .args(&p.spec.args)
+            .args(&p.extra_args)
             .env("PATH", self.path_env())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -295,7 +302,13 @@ impl Agent {
                     pid: p.child.as_ref().map(Child::id),
                     exit_code: p.exit_code,
                     signal: p.signal,
-                    command: format!("{} {}", p.spec.program, p.spec.args.join(" ")),
+                    command: [
+                        std::slice::from_ref(&p.spec.program),
+                        &p.spec.args[..],
+                        &p.extra_args[..],
+                    ]
+                    .concat()
+                    .join(" "),
                 })
                 .collect(),
             ready_after_ms: g.ready_after_ms,
@@ -572,6 +585,24 @@ impl Agent {
         });
     }
 
+    fn spawns(&self) -> std::sync::MutexGuard<'_, crate::spawn::SpawnTable> {
+        self.spawns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// SIGKILL if running, then start with the topology's arguments plus
+    /// `extra_args`.
+    fn restart_with(&self, name: &str, extra_args: Vec<String>) -> Result<()> {
+        if self.signal(name, libc::SIGKILL).is_ok() {
+            self.wait_exit(name, Duration::from_secs(5));
+        }
+        self.lock()
+            .procs
+            .get_mut(name)
+            .with_context(|| format!("no process named {name:?}"))?
+            .extra_args = extra_args;
+        self.start(name)
+    }
+
     fn handle(&self, req: Request) -> Response {
         let ok = |r: Result<()>| match r {
             Ok(()) => Response::Ok,
@@ -596,11 +627,39 @@ impl Agent {
                 self.wait_exit(&name, Duration::from_secs(5));
                 ok(r)
             }
-            Request::Restart { name } => {
-                if self.signal(&name, libc::SIGKILL).is_ok() {
-                    self.wait_exit(&name, Duration::from_secs(5));
+            Request::Restart { name } => ok(self.restart_with(&name, Vec::new())),
+            Request::RestartWith { name, extra_args } => ok(self.restart_with(&name, extra_args)),
+            Request::Spawn {
+                program,
+                args,
+                timeout_ms,
+            } => {
+                let path = self.path_env();
+                let r =
+                    self.spawns()
+                        .spawn(&program, &args, Duration::from_millis(timeout_ms), &path);
+                match r {
+                    Ok(id) => Response::Spawned { id },
+                    Err(e) => Response::Error {
+                        message: format!("{e:#}"),
+                    },
                 }
-                ok(self.start(&name))
+            }
+            Request::SpawnOutput { id, from_line } => match self.spawns().output(id, from_line) {
+                Ok(o) => Response::SpawnOutput(o),
+                Err(e) => Response::Error {
+                    message: format!("{e:#}"),
+                },
+            },
+            Request::SpawnStop { id, from_line } => {
+                // Not under the table's lock while it winds down.
+                let b = self.spawns().request_stop(id);
+                match b {
+                    Ok(b) => Response::SpawnOutput(b.wait_ended(from_line)),
+                    Err(e) => Response::Error {
+                        message: format!("{e:#}"),
+                    },
+                }
             }
             Request::Exec {
                 program,

@@ -57,6 +57,7 @@ const GUEST_BINARIES: &[(&str, &str)] = &[
     ("rserpool-lab", "rserpool-lab-agent"),
     ("rserpool-cli", "rserpool"),
     ("rserpool-gateway", "rserpool-gateway"),
+    ("rserpool-actors", "rserpool-actor"),
 ];
 
 /// The gateway's port inside the environment (default topology).
@@ -409,8 +410,29 @@ impl Lab {
     pub fn kill(&self, name: &str) -> Result<()> {
         self.expect_ok(Request::Kill { name: name.into() })
     }
+    /// SIGKILL, then start again with the topology's arguments.
     pub fn restart(&self, name: &str) -> Result<()> {
         self.expect_ok(Request::Restart { name: name.into() })
+    }
+    /// SIGKILL, then start again with the topology's arguments plus
+    /// `extra_args` (kept until the next [`Lab::restart`]).
+    pub fn restart_with(&self, name: &str, extra_args: &[&str]) -> Result<()> {
+        self.expect_ok(Request::RestartWith {
+            name: name.into(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        })
+    }
+
+    /// Starts an ad-hoc bounded process inside the lab (an attacker, a
+    /// workload); see [`crate::spawn::Spawned`].
+    pub fn spawn(
+        &self,
+        program: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<crate::spawn::Spawned> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        crate::spawn::Spawned::start(&self.agent_addr, &self.token, program, &args, timeout)
     }
 
     /// Kills pool element number `i` (from 1, in topology order).

@@ -16,6 +16,7 @@ mod host;
 pub mod hsdump;
 pub mod image;
 pub mod proto;
+pub mod spawn;
 mod subscription;
 pub mod topology;
 pub mod vm;

@@ -189,9 +189,27 @@ impl SctpAssociation {
     /// `tokio::time::timeout` for a connect timeout (RSPLIB uses 5 s towards
     /// PEs, rsplib src/sessioncontrol.c).
     pub async fn connect(addrs: &[SocketAddr]) -> Result<Self, SctpError> {
+        Self::connect_from(None, addrs).await
+    }
+
+    /// [`connect`](Self::connect) from one local address only (port 0 =
+    /// any port): the association then lists just that address, which is
+    /// what a registrar sees as the peer's addresses (RSPLIB filters a
+    /// PE's registered addresses against them, rserpool-wire.md §3.3).
+    pub async fn connect_from(
+        local: Option<SocketAddr>,
+        addrs: &[SocketAddr],
+    ) -> Result<Self, SctpError> {
         let domain = domain_for(addrs)?;
         let sock = new_socket(domain)?;
         let peer = describe(addrs);
+        if let Some(local) = local {
+            sock.bind(&SockAddr::from(local))
+                .map_err(|source| SctpError::Bind {
+                    addr: local.to_string(),
+                    source,
+                })?;
+        }
         let packed = cmsg::pack_addresses(addrs);
         match setsockopt_bytes(&sock, SCTP_SOCKOPT_CONNECTX, &packed) {
             Ok(_) => {}

@@ -38,6 +38,12 @@ impl SctpAssociation {
     pub async fn connect(_addrs: &[SocketAddr]) -> Result<Self, SctpError> {
         Err(SctpError::Unsupported)
     }
+    pub async fn connect_from(
+        _local: Option<SocketAddr>,
+        _addrs: &[SocketAddr],
+    ) -> Result<Self, SctpError> {
+        Err(SctpError::Unsupported)
+    }
     pub fn set_max_message_len(&mut self, _max: usize) {}
     pub fn local_addr(&self) -> Result<SocketAddr, SctpError> {
         Err(SctpError::Unsupported)

@@ -647,3 +647,78 @@ fn native_mode_runs_where_the_kernel_has_sctp_and_leaves_nothing_behind() {
     }
     assert_eq!(sections["left"].trim(), "", "left behind:\n{all}");
 }
+
+/// The agent runs an ad-hoc process next to the topology (how a scenario
+/// starts its attacker and workload): its stdout lines reach the host while
+/// it runs, a stop ends it (SIGINT first), and its timeout bounds it. A
+/// registrar restarted with extra RSPLIB options runs with them until a
+/// plain restart restores the topology's arguments, after which every
+/// registrar lists every PE again.
+#[test]
+fn spawned_process_streams_lines_and_stops_and_registrar_restarts_with_options() {
+    let lab = lab();
+    let mut p = lab
+        .spawn(
+            "sh",
+            &[
+                "-c",
+                "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); sleep 0.05; done",
+            ],
+            Duration::from_secs(60),
+        )
+        .expect("spawn");
+    let mut seen: Vec<String> = Vec::new();
+    wait_until(Duration::from_secs(10), "lines while it runs", || {
+        let o = p.poll().expect("poll");
+        seen.extend(o.lines);
+        o.running && seen.len() >= 3
+    });
+    let o = p.stop().expect("stop");
+    assert!(!o.running, "{o:?}");
+    seen.extend(o.lines);
+    assert!(seen.len() < 200, "stopped early: {} lines", seen.len());
+    for (i, l) in seen.iter().enumerate() {
+        assert_eq!(l, &format!("line {i}"), "no line lost or repeated");
+    }
+
+    let mut q = lab
+        .spawn("sleep", &["30"], Duration::from_millis(500))
+        .expect("spawn sleep");
+    let o = q
+        .wait(Duration::from_millis(100), Duration::from_secs(20), |_| {})
+        .expect("wait");
+    assert!(o.timed_out && !o.running, "{o:?}");
+
+    let command = |lab: &rserpool_lab::Lab| {
+        lab.status()
+            .expect("status")
+            .into_iter()
+            .find(|p| p.name == "registrar-1")
+            .expect("registrar-1")
+            .command
+    };
+    lab.restart_with("registrar-1", &["-maxbadpereports=1"])
+        .expect("restart with");
+    assert!(
+        command(&lab).ends_with(" -maxbadpereports=1"),
+        "{}",
+        command(&lab)
+    );
+    lab.restart("registrar-1").expect("restart");
+    assert!(
+        !command(&lab).contains("-maxbadpereports"),
+        "{}",
+        command(&lab)
+    );
+    wait_until(
+        Duration::from_secs(40),
+        "every registrar lists the 4 PEs again",
+        || {
+            (1..=3).all(|i| {
+                hsdump_text(&lab, i).is_ok_and(|t| {
+                    parse_hsdump(&t, "EchoPool").is_some_and(|d| d.elements.len() == 4)
+                })
+            })
+        },
+    );
+}

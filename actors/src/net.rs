@@ -1,0 +1,106 @@
+//! SCTP helpers shared by the actors: ASAP associations to registrars,
+//! a pool resolution, and a listener that accepts and ignores.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use client_core::wire::{self, consts, AsapMessage, Message, PoolElement, PoolHandle, Protocol};
+use rserpool_sctp::{SctpAssociation, SctpListener};
+
+use crate::messages;
+
+/// How long an actor waits for one association or answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens an association to `target` (optionally from one local address).
+pub async fn connect(local: Option<SocketAddr>, target: SocketAddr) -> Result<SctpAssociation> {
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        SctpAssociation::connect_from(local, &[target]),
+    )
+    .await
+    .with_context(|| format!("{target}: no association within {CONNECT_TIMEOUT:?}"))?
+    .with_context(|| format!("connecting to {target}"))
+}
+
+pub async fn send_asap(assoc: &SctpAssociation, bytes: &[u8]) -> Result<()> {
+    assoc
+        .send(consts::PPID_ASAP, 0, bytes)
+        .await
+        .context("sending ASAP")
+}
+
+/// The next ASAP message on `assoc`; other PPIDs and undecodable bytes
+/// are skipped.
+pub async fn recv_asap(assoc: &SctpAssociation) -> Result<AsapMessage> {
+    loop {
+        let m = assoc.recv().await.context("receiving")?;
+        if m.ppid != consts::PPID_ASAP {
+            continue;
+        }
+        if let Ok(d) = wire::decode(Protocol::Asap, &m.data) {
+            if let Message::Asap(a) = d.message {
+                return Ok(a);
+            }
+        }
+    }
+}
+
+/// Every PE of `pool` the registrar on `assoc` returns (Handle Resolution
+/// with items = all).
+pub async fn resolve_all(assoc: &SctpAssociation, pool: &PoolHandle) -> Result<Vec<PoolElement>> {
+    send_asap(
+        assoc,
+        &messages::handle_resolution(pool, Some(consts::HANDLE_RESOLUTION_ITEMS_ALL)),
+    )
+    .await?;
+    let answer = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        loop {
+            if let AsapMessage::HandleResolutionResponse(r) = recv_asap(assoc).await? {
+                return Ok::<_, anyhow::Error>(r);
+            }
+        }
+    })
+    .await
+    .context("no Handle Resolution Response")??;
+    if let Some(e) = answer.error {
+        let causes: Vec<String> = e
+            .causes
+            .iter()
+            .map(|c| format!("0x{:04x}", c.code.0))
+            .collect();
+        bail!("pool {pool}: registrar answered cause {}", causes.join(","));
+    }
+    Ok(answer.elements)
+}
+
+/// A listener on every local address that accepts associations and
+/// discards whatever arrives (RFC 5355 §2.2: PEs that accept and ignore).
+/// Returns the port and a counter of messages discarded.
+pub fn ignoring_listener() -> Result<(u16, Arc<AtomicU64>, tokio::task::JoinHandle<()>)> {
+    let l = SctpListener::bind(&["0.0.0.0:0".parse().expect("address")])
+        .context("listening for the fake PEs' users")?;
+    let port = l.local_addr()?.port();
+    let seen = Arc::new(AtomicU64::new(0));
+    let counter = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((assoc, _)) = l.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                while assoc.recv().await.is_ok() {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    Ok((port, seen, task))
+}
+
+/// Parses `HOST:PORT` (an IP address and a port).
+pub fn parse_target(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|e| format!("{text}: want IP:PORT ({e})"))
+}

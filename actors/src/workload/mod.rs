@@ -1,0 +1,150 @@
+//! Workloads: our pool user (client-core's `PoolUser` over SCTP) doing
+//! what an application does, sampled every `--sample-ms`.
+
+pub mod resolve_loop;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use client_core::pool_user::Config;
+
+use crate::bounds::{self, Bounds};
+use crate::messages::parse_pe_id;
+use crate::net::parse_target;
+use crate::output::Output;
+use crate::schedule::{stream, stream_seed};
+
+/// Options every workload takes (contract 3).
+#[derive(Clone, Debug, clap::Args)]
+pub struct Common {
+    /// Registrar ASAP endpoint IP:PORT, in order of preference; repeat.
+    #[arg(long = "registrar", value_name = "IP:PORT", value_parser = parse_target, required = true)]
+    pub registrars: Vec<SocketAddr>,
+    #[arg(long, value_name = "HANDLE", default_value = "EchoPool")]
+    pub pool: String,
+    /// Run length in milliseconds (≤ 120000).
+    #[arg(long = "duration-ms", value_name = "MS", default_value_t = 10_000)]
+    pub duration_ms: u64,
+    /// Interval of the sample lines (≥ 50).
+    #[arg(long = "sample-ms", value_name = "MS", default_value_t = 250)]
+    pub sample_ms: u64,
+    /// Seed of the pool user's choices.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// PE identifiers that count as fake (an attacker's); repeat or
+    /// separate with commas.
+    #[arg(long = "fake-ids", value_name = "ID,…", value_delimiter = ',', value_parser = parse_pe_id)]
+    pub fake_ids: Vec<u32>,
+    /// The registered (legitimate) PEs: any other PE reached counts as fake.
+    #[arg(long = "legit-ids", value_name = "ID,…", value_delimiter = ',', value_parser = parse_pe_id)]
+    pub legit_ids: Vec<u32>,
+}
+
+/// Which PEs are an attacker's.
+#[derive(Clone, Debug, Default)]
+pub struct FakeSet {
+    fake: BTreeSet<u32>,
+    legit: BTreeSet<u32>,
+}
+
+impl FakeSet {
+    pub fn new(fake: &[u32], legit: &[u32]) -> Self {
+        FakeSet {
+            fake: fake.iter().copied().collect(),
+            legit: legit.iter().copied().collect(),
+        }
+    }
+
+    /// In `--fake-ids`, or outside a given `--legit-ids`.
+    pub fn is_fake(&self, id: u32) -> bool {
+        self.fake.contains(&id) || (!self.legit.is_empty() && !self.legit.contains(&id))
+    }
+}
+
+/// The run's bounds and the pool user's configuration.
+pub struct Setup {
+    pub out: Output,
+    pub duration: Duration,
+    pub sample: Duration,
+    pub config: Config,
+    pub fakes: FakeSet,
+}
+
+impl Common {
+    pub fn setup(&self) -> Setup {
+        let out = Output::new();
+        let (b, mut notes) = Bounds::clamp(1.0, 1, self.duration_ms);
+        let n = bounds::clamp_usize(
+            "registrars",
+            self.registrars.len(),
+            bounds::MAX_TARGETS,
+            &mut notes,
+        );
+        let sample = self.sample_ms.max(bounds::MIN_SAMPLE_MS);
+        if sample != self.sample_ms {
+            notes.push(bounds::Clamped {
+                what: "sample_ms",
+                asked: self.sample_ms.to_string(),
+                used: sample.to_string(),
+            });
+        }
+        for note in notes {
+            out.event(
+                "clamped",
+                serde_json::json!({"what": note.what, "asked": note.asked, "used": note.used}),
+            );
+        }
+        let config = Config {
+            registrars: self.registrars[..n]
+                .iter()
+                .map(|r| format!("sctp://{r}"))
+                .collect(),
+            use_announced_registrars: false,
+            trace: false,
+            // Every resolution asks the registrar (RSPLIB's tools: stale
+            // cache 0), for one PE: the registrar's policy picks it.
+            resolve_items: 1,
+            seed: stream_seed(self.seed, stream::POOL_USER),
+            ..Config::default()
+        };
+        Setup {
+            out,
+            duration: b.duration,
+            sample: Duration::from_millis(sample),
+            config,
+            fakes: FakeSet::new(&self.fake_ids, &self.legit_ids),
+        }
+    }
+}
+
+/// Median of `v` (0 when empty), in the unit given.
+pub fn p50(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_pes_are_the_listed_ones_or_those_outside_the_legitimate_set() {
+        let f = FakeSet::new(&[7], &[]);
+        assert!(f.is_fake(7));
+        assert!(!f.is_fake(8));
+        let f = FakeSet::new(&[], &[1, 2]);
+        assert!(!f.is_fake(1));
+        assert!(f.is_fake(3));
+        assert!(!FakeSet::default().is_fake(3));
+    }
+
+    #[test]
+    fn medians_of_samples() {
+        assert_eq!(p50(&mut []), 0.0);
+        assert_eq!(p50(&mut [3.0, 1.0, 2.0]), 2.0);
+    }
+}
