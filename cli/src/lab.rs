@@ -66,6 +66,10 @@ struct State {
     /// The lab page with this run's secret (`http://127.0.0.1:P/#key=…`).
     #[serde(default)]
     page_url: String,
+    /// Set by `lab up` when the lab died under it (qemu or the agent gone):
+    /// why, so that `lab status` can say so.
+    #[serde(default)]
+    dead: Option<String>,
 }
 
 fn state_file() -> PathBuf {
@@ -86,6 +90,23 @@ fn load_state() -> Result<State> {
 fn agent(req: Request) -> Result<Response> {
     let s = load_state()?;
     request_agent(&s.agent, &s.token, req)
+}
+
+/// Like [`agent`], but a lab that died is reported as dead (with the reason
+/// `lab up` recorded), not as a refused connection.
+fn live_agent(req: Request) -> Result<Response> {
+    let s = load_state()?;
+    if let Some(why) = &s.dead {
+        bail!("the lab is dead: {why}");
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    if unsafe { libc::kill(i32::try_from(s.pid)?, 0) } != 0 {
+        bail!(
+            "the lab is dead: its `rserpool lab up` process (pid {}) is gone",
+            s.pid
+        );
+    }
+    request_agent(&s.agent, &s.token, req).context("the lab runs but its agent does not answer")
 }
 
 fn ok(r: Response) -> Result<()> {
@@ -130,7 +151,7 @@ pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
             }
             bail!("lab process {pid} did not stop within 10 s")
         }
-        LabCommand::Status => match agent(Request::Status)? {
+        LabCommand::Status => match live_agent(Request::Status)? {
             Response::Status {
                 processes,
                 ready_after_ms,
@@ -224,6 +245,7 @@ fn up(
         gateway_urls: gateway_urls.clone(),
         gateway_ca: lab.gateway_ca(),
         page_url: control.page_url(),
+        dead: None,
     };
     std::fs::write(state_file(), serde_json::to_string_pretty(&state)?)?;
     if json {
@@ -264,18 +286,72 @@ fn up(
         writeln!(out, "\nlab page: {}", control.page_url())?;
     }
     out.flush()?;
-    // Wait for SIGINT/SIGTERM, then shut down (Lab's Drop kills the VM).
+    // Wait for SIGINT/SIGTERM, then shut down (Lab's Drop kills the VM);
+    // meanwhile watch qemu (or the native agent) and the agent's answers, so
+    // that a lab that died says so (issue 10, item 7).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let mut lab = lab;
+    let died = rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut ticks = 0u64;
+        let mut agent_failures = 0u32;
+        loop {
+            tokio::select! {
+                _ = term.recv() => return anyhow::Ok(None),
+                _ = &mut ctrl_c => return anyhow::Ok(None),
+                _ = tick.tick() => {}
+            }
+            if let Some(why) = lab.died() {
+                return Ok(Some(why));
+            }
+            ticks += 1;
+            // Every 5 s: the agent must answer within 10 s; three misses in
+            // a row and the lab counts as dead.
+            if ticks % 10 == 0 {
+                let (addr, token) = (state.agent.clone(), state.token.clone());
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    tokio::task::spawn_blocking(move || {
+                        request_agent(&addr, &token, Request::Status)
+                    }),
+                )
+                .await;
+                match answer {
+                    Ok(Ok(Ok(_))) => agent_failures = 0,
+                    Ok(Ok(Err(e))) => {
+                        agent_failures += 1;
+                        if agent_failures >= 3 {
+                            return Ok(Some(format!("the lab agent no longer answers: {e:#}")));
+                        }
+                    }
+                    _ => {
+                        agent_failures += 1;
+                        if agent_failures >= 3 {
+                            return Ok(Some(
+                                "the lab agent no longer answers (10 s timeouts)".into(),
+                            ));
+                        }
+                    }
+                }
+            }
         }
-        anyhow::Ok(())
     })?;
+    if let Some(why) = died {
+        eprintln!("the lab died: {why}");
+        let dead = State {
+            dead: Some(why.clone()),
+            ..state
+        };
+        std::fs::write(state_file(), serde_json::to_string_pretty(&dead)?)?;
+        drop(control);
+        drop(lab);
+        bail!("the lab died: {why}");
+    }
     drop(control);
     drop(lab);
     let _ = std::fs::remove_file(state_file());

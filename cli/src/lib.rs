@@ -33,6 +33,11 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Gateway token for `wss://` registrars, read from the first line of
+    /// FILE (else from `RSERPOOL_TOKEN`); sent as the subprotocol value
+    /// `rserpool.token.<base64url>` beside `rserpool.asap.v1`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +66,15 @@ pub enum Command {
 
 /// Run a parsed command line, writing results to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    if let Some(f) = &cli.token_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            CliError::new(
+                ExitStatus::BadInput,
+                anyhow::anyhow!("--token-file {}: {e}", f.display()),
+            )
+        })?;
+        wss::set_token(text.lines().next().unwrap_or("").to_string());
+    }
     match cli.command {
         Command::Decode(args) => decode::run(&args, cli.json, out),
         Command::Resolve(args) => resolve::run(&args, cli.json, out),

@@ -104,6 +104,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Mutex;
 
+use base64::Engine as _;
 use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, SUBPROTOCOL};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -142,6 +143,25 @@ impl std::fmt::Debug for GatewayMux {
     }
 }
 
+/// The gateway token set by `--token-file` (see [`set_token`]).
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the gateway token for every `wss://` connection of this process
+/// (`--token-file`); without it, `RSERPOOL_TOKEN` from the environment.
+/// Never taken from the command line itself (`ps` would show it).
+pub fn set_token(token: String) {
+    let _ = TOKEN.set(token);
+}
+
+fn token() -> Option<String> {
+    TOKEN
+        .get()
+        .cloned()
+        .or_else(|| std::env::var("RSERPOOL_TOKEN").ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
 impl GatewayMux {
     /// Connect with the subprotocol and start routing. Returns the mux and
     /// the registrar channel's receiver.
@@ -152,9 +172,20 @@ impl GatewayMux {
         let mut request = url
             .into_client_request()
             .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+        // With a gateway token, a second subprotocol value carries it
+        // (docs/gateway.md, "Token"); the gateway answers with the first.
+        let protocols = match token() {
+            Some(t) => format!(
+                "{SUBPROTOCOL}, rserpool.token.{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t)
+            ),
+            None => SUBPROTOCOL.to_string(),
+        };
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
-            SUBPROTOCOL.parse().expect("static header value"),
+            protocols
+                .parse()
+                .map_err(|e| ConnectError::Unreachable(format!("subprotocol header: {e}")))?,
         );
         let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
             request,

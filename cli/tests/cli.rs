@@ -237,3 +237,40 @@ fn output_cut_short_by_the_reader_ends_quietly() {
     assert_eq!(stderr(&o), "");
     assert_eq!(o.status.code(), Some(0));
 }
+
+/// `lab status` on a lab that died says so (issue 10, item 7) — with the
+/// reason `lab up` recorded, or because the `lab up` process is gone —
+/// instead of "connection refused".
+#[test]
+fn lab_status_reports_a_dead_lab_as_dead() {
+    let cache = std::env::temp_dir().join(format!("rserpool-dead-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&cache).unwrap();
+    let status = |state: &str| {
+        std::fs::write(cache.join("current.json"), state).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_rserpool"))
+            .args(["lab", "status"])
+            .env("RSERPOOL_LAB_CACHE", &cache)
+            .output()
+            .expect("run rserpool")
+    };
+    // A pid that cannot exist (above the kernel's pid_max) and an agent
+    // port nothing listens on.
+    let gone = r#"{"pid":2147483647,"agent":"127.0.0.1:1","token":"t","gateway_urls":[],"gateway_ca":"/x"}"#;
+    let o = status(gone);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("the lab is dead"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2147483647"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("refused"), "{}", stderr(&o));
+    let recorded = format!(
+        r#"{{"pid":{},"agent":"127.0.0.1:1","token":"t","gateway_urls":[],"gateway_ca":"/x","dead":"qemu (pid 7) exited after 3 s: killed by signal 9"}}"#,
+        std::process::id()
+    );
+    let o = status(&recorded);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("the lab is dead: qemu (pid 7) exited after 3 s: killed by signal 9"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+}

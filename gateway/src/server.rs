@@ -21,6 +21,9 @@ use crate::session::{self, SessionContext};
 use crate::tap::Tap;
 use crate::upstream::Connector;
 
+/// WebSocket read buffer per session (see the handshake).
+const WS_READ_BUFFER: usize = 4096;
+
 /// A client that cannot set headers (a browser's WebSocket) presents the
 /// gateway's token as a second subprotocol value beside `rserpool.asap.v1`:
 /// this prefix and the token in base64url without padding. The gateway
@@ -269,9 +272,18 @@ impl Gateway {
         // `too-large` notice; beyond that tungstenite closes the connection
         // (1009) before buffering more.
         let max = 2 * (self.config.limits.max_payload + client_core::gateway_protocol::HEADER_LEN);
+        // Buffers sized for ASAP, whose messages are small (issue 10, item
+        // 4): tungstenite's default 128 KiB read buffer was most of the
+        // ~153 KB an idle session cost. 4 KiB reads; every message written
+        // at once (no write-side batching); the write buffer bounded to one
+        // largest message plus a little (the sink flushes before each send,
+        // so it never holds more).
         let ws_cfg = WebSocketConfig::default()
             .max_message_size(Some(max))
-            .max_frame_size(Some(max));
+            .max_frame_size(Some(max))
+            .read_buffer_size(WS_READ_BUFFER)
+            .write_buffer_size(0)
+            .max_write_buffer_size(max + WS_READ_BUFFER);
         let ws = match tokio::time::timeout(
             timeout,
             tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_cfg)),

@@ -523,6 +523,32 @@ impl Lab {
         Ok(crate::hsdump::pool_sizes(&out.stdout))
     }
 
+    /// `None` while the environment runs; once qemu (or, natively, the
+    /// agent) has exited on its own, why. `rserpool lab up` polls this so
+    /// that a lab that died says so instead of waiting on (issue 10, item 7).
+    pub fn died(&mut self) -> Option<String> {
+        if let Some(vm) = self.vm.as_mut() {
+            return vm.exit();
+        }
+        let agent = self.native_agent.as_mut()?;
+        let status = agent.try_wait().ok()??;
+        Some(format!(
+            "the native lab agent (pid {}) exited: {status}; logs in {}",
+            agent.id(),
+            self.run_dir.join("logs").display()
+        ))
+    }
+
+    /// Where qemu's stderr is kept (`None` natively).
+    pub fn qemu_stderr_path(&self) -> Option<PathBuf> {
+        self.vm.as_ref().map(|vm| vm.stderr_path().to_path_buf())
+    }
+
+    /// qemu's process id (`None` natively or after shutdown).
+    pub fn vm_pid(&self) -> Option<u32> {
+        self.vm.as_ref().and_then(Vm::pid)
+    }
+
     /// Shuts the environment down (also done on drop).
     pub fn shutdown(&mut self) {
         if let Some(mut vm) = self.vm.take() {

@@ -14,11 +14,14 @@
 //! `RSERPOOL_LAB_MACHINE=pc` boots the classic PC instead (slower, with
 //! HPET); it is also the choice where the host's TSC rate is unknown.
 //!
+//! qemu's stderr goes to `qemu-stderr.log` beside the console, so that a VM
+//! that dies leaves its reason behind; [`Vm::exit`] tells whether qemu is
+//! gone and why (its exit status, the tail of its stderr and of the console).
+//!
 //! The VM never outlives its owner: qemu gets SIGKILL when the process that
 //! started it dies (`PR_SET_PDEATHSIG`), and [`Vm`] kills it on drop.
 
 use std::fs;
-use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -50,6 +53,7 @@ pub struct VmConfig {
 pub struct Vm {
     child: Option<Child>,
     console: PathBuf,
+    stderr: PathBuf,
     forwards: Vec<Forward>,
     started: Instant,
 }
@@ -186,6 +190,9 @@ impl Vm {
         let qemu = "qemu-system-x86_64";
         let console = config.share.join("console.log");
         let _ = fs::remove_file(&console);
+        let stderr = config.share.join("qemu-stderr.log");
+        let stderr_file =
+            fs::File::create(&stderr).with_context(|| format!("creating {}", stderr.display()))?;
         let mut forwards = Vec::new();
         let mut netdev = String::from("user,id=n0,net=10.0.2.0/24");
         for &guest_port in &config.guest_ports {
@@ -217,7 +224,7 @@ impl Vm {
         .arg(format!("file:{}", console.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::from(stderr_file));
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
@@ -241,6 +248,7 @@ impl Vm {
         Ok(Vm {
             child: Some(child),
             console,
+            stderr,
             forwards,
             started: Instant::now(),
         })
@@ -270,6 +278,39 @@ impl Vm {
         &self.console
     }
 
+    /// Where qemu's stderr is kept.
+    pub fn stderr_path(&self) -> &Path {
+        &self.stderr
+    }
+
+    /// `None` while qemu runs (or after [`Vm::kill`]); once it has exited
+    /// on its own, why: its exit status (or the signal that ended it), the
+    /// tail of its stderr and of the guest's console.
+    pub fn exit(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        let how = match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => status.to_string(),
+        };
+        let err = fs::read(&self.stderr)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let err = err.trim();
+        Some(format!(
+            "qemu (pid {}) exited after {:.0} s: {how}; stderr ({}): {}\nconsole ({}), last lines:\n{}",
+            self.pid().unwrap_or(0),
+            self.uptime().as_secs_f64(),
+            self.stderr.display(),
+            if err.is_empty() { "empty" } else { err },
+            self.console.display(),
+            tail(&self.console(), 20)
+        ))
+    }
+
     /// Time since qemu was started.
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
@@ -297,18 +338,8 @@ impl Vm {
             if let Some(l) = text.lines().find(|l| l.contains(failure)) {
                 bail!("the lab VM reported: {l}");
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    let mut err = String::new();
-                    if let Some(mut e) = child.stderr.take() {
-                        let _ = e.read_to_string(&mut err);
-                    }
-                    bail!(
-                        "qemu exited ({status}) before '{marker}': {}\nconsole:\n{}",
-                        err.trim(),
-                        tail(&text, 30)
-                    );
-                }
+            if let Some(why) = self.exit() {
+                bail!("{why}\n(before '{marker}')");
             }
             if Instant::now() > deadline {
                 bail!(
