@@ -245,6 +245,16 @@ fn bad_run_requests_get_typed_errors() {
         (r#"{"seed":1}"#, 400, "bad-request"),
         (r#"{"scenario":"x","seed":-1}"#, 400, "bad-request"),
         (r#"{"scenario":"x","colour":"red"}"#, 400, "bad-request"),
+        (
+            r#"{"scenario":"rfc5355-2.13-eu-flood","phase_scale":0}"#,
+            400,
+            "bad-request",
+        ),
+        (
+            r#"{"scenario":"rfc5355-2.13-eu-flood","floor":"low"}"#,
+            400,
+            "bad-request",
+        ),
         (r#"{"scenario":"nope"}"#, 404, "unknown-scenario"),
         (
             r#"{"scenario":"rfc5355-2.10-integrity"}"#,

@@ -42,6 +42,10 @@ pub struct RunRequest {
     /// Stop the run when the scenario's service metric falls below this.
     #[serde(default)]
     pub floor: Option<f64>,
+    /// Every phase's duration times this (short runs for a quick look or
+    /// a test); 1 when absent. Between 0.05 and 4.
+    #[serde(default)]
+    pub phase_scale: Option<f64>,
 }
 
 /// A progress report from a running scenario.
@@ -175,6 +179,13 @@ fn validate<'c>(catalogue: &'c Catalogue, req: &RunRequest) -> Result<&'c Scenar
             StatusCode::BAD_REQUEST,
             "bad-request",
             "floor must be a finite number",
+        ));
+    }
+    if req.phase_scale.is_some_and(|f| !(0.05..=4.0).contains(&f)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "phase_scale must be between 0.05 and 4",
         ));
     }
     Ok(scenario)
