@@ -87,16 +87,26 @@ impl SpawnTable {
         }
         self.forget_old();
         use std::os::unix::process::CommandExt;
-        let mut child = Command::new(program)
-            .args(args)
+        let mut cmd = Command::new(program);
+        cmd.args(args)
             .env("PATH", path)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own group: a timeout or stop ends whatever it started.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("{program}: {e}"))?;
+            .process_group(0);
+        // A process started from a background job inherits SIGINT ignored
+        // (and a shell cannot trap a signal ignored on entry), so a stop
+        // would not reach it: give the child the default dispositions.
+        // SAFETY: signal(2) is async-signal-safe; nothing else runs here.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| anyhow::anyhow!("{program}: {e}"))?;
         self.next_id += 1;
         let id = self.next_id;
         let buf: Shared = Arc::new(Mutex::new(Buffer {
