@@ -266,7 +266,28 @@ pub fn restore(lab: &LabHandle) -> Result<Vec<String>> {
         | Response::Status {
             ready_after_ms: Some(_),
             ..
-        } => Ok(restored),
+        } => {
+            // The agent's readiness can come before every registrar lists a
+            // restarted PE again: wait for it in hsdump, as samples see it.
+            let expected = lab.topology.expected_pools();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let full = lab.handlespaces().iter().all(|h| {
+                    h.as_ref().is_some_and(|h| {
+                        expected.iter().all(|(pool, n)| {
+                            h.pools.get(pool).is_some_and(|p| p.elements.len() == *n)
+                        })
+                    })
+                });
+                if full {
+                    return Ok(restored);
+                }
+                if Instant::now() > deadline {
+                    bail!("not every registrar lists every PE 30 s after restore");
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
         Response::Status { .. } => bail!("topology not healthy 30 s after restore"),
         Response::Error { message } => bail!("topology not healthy after restore: {message}"),
         other => bail!("unexpected agent answer {other:?}"),
