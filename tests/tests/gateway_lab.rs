@@ -103,6 +103,21 @@ fn handlespace(lab: &rserpool_lab::Lab) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// The lab gateway's Prometheus text (its metrics listener is loopback in
+/// the lab).
+fn gateway_metrics(lab: &rserpool_lab::Lab) -> String {
+    lab.exec(
+        "sh",
+        &[
+            "-c",
+            "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 9464",
+        ],
+        Duration::from_secs(10),
+    )
+    .unwrap()
+    .stdout
+}
+
 /// The named gateway process is running and its log shows no panic.
 fn still_healthy(lab: &rserpool_lab::Lab, name: &str) {
     assert!(lab.is_running(name).unwrap(), "{name} is not running");
@@ -261,17 +276,7 @@ async fn hostile_frames_get_typed_refusals_from_the_lab_gateway_while_a_good_cli
     assert_eq!(handlespace(&lab), before);
     still_healthy(&lab, "gateway");
     // And the refusals were counted (Prometheus, loopback in the lab).
-    let metrics = lab
-        .exec(
-            "sh",
-            &[
-                "-c",
-                "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 9464",
-            ],
-            Duration::from_secs(10),
-        )
-        .unwrap()
-        .stdout;
+    let metrics = gateway_metrics(&lab);
     let forbidden: u64 = metrics
         .lines()
         .find(|l| l.starts_with("rserpool_gateway_notices_total{code=\"forbidden-message-type\"}"))
@@ -427,17 +432,7 @@ async fn a_session_that_never_resolved_cannot_evict_a_healthy_pe() {
             i + 1
         );
     }
-    let metrics = lab
-        .exec(
-            "sh",
-            &[
-                "-c",
-                "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 9464",
-            ],
-            Duration::from_secs(10),
-        )
-        .unwrap()
-        .stdout;
+    let metrics = gateway_metrics(&lab);
     assert!(
         metrics.contains("report-refused"),
         "no report-refused counter:\n{metrics}"
