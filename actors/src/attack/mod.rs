@@ -4,6 +4,7 @@
 pub mod eu_flood;
 pub mod hr_flood;
 pub mod reg_flood;
+pub mod rogue_enrp;
 
 use std::future::Future;
 use std::net::SocketAddr;
