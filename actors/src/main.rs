@@ -35,6 +35,8 @@ enum AttackKind {
     RegFlood(attack::reg_flood::Args),
     /// A rogue ENRP server: Presence, then Handle Updates adding fake PEs (RFC 5355 §2.5).
     RogueEnrp(attack::rogue_enrp::Args),
+    /// A rogue registrar answering Handle Resolutions with the attacker's PEs (RFC 5355 §2.7).
+    RogueRegistrar(attack::rogue_registrar::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +65,7 @@ fn main() -> std::process::ExitCode {
                 AttackKind::HrFlood(a) => attack::hr_flood::run(a, stop).await,
                 AttackKind::RegFlood(a) => attack::reg_flood::run(a, stop).await,
                 AttackKind::RogueEnrp(a) => attack::rogue_enrp::run(a, stop).await,
+                AttackKind::RogueRegistrar(a) => attack::rogue_registrar::run(a, stop).await,
             },
             Command::Workload(k) => match k {
                 WorkloadKind::ResolveLoop(a) => workload::resolve_loop::run(a, stop).await,

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rserpool_lab::topology::ENRP_PORT;
+use rserpool_lab::topology::{ATTACKER_ADDRESS, ENRP_PORT};
 use rserpool_lab::Topology;
 
 use crate::catalogue::Scenario;
@@ -43,6 +43,11 @@ pub fn attacker_args(
         format!("{}:{port}", Topology::registrar_address(0)),
     ];
     let _ = (topology, own);
+    // Kinds that act from the attackers' own lab address (so a lab
+    // allow-list can tell them apart).
+    if a.kind == "rogue-enrp" {
+        v.extend(["--source".into(), ATTACKER_ADDRESS.into()]);
+    }
     for (name, value) in params {
         v.push(format!("--{name}"));
         v.push(format!("{value}"));
@@ -119,6 +124,10 @@ mod tests {
             .unwrap()
             .join(" ");
         assert!(line.contains(&format!(":{ENRP_PORT}")), "{line}");
+        assert!(
+            line.starts_with("attack rogue-enrp --target 10.1.0.1:9901 --source 10.9.0.1"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! whose home registrar is the attacker. RSPLIB 3.4.4 accepts a Handle
 //! Update from any association (it refuses only one carrying its own
 //! server id, `docs/findings.md`), so the fake PE is listed and handed to
-//! pool users. The fake PEs' user address accepts and ignores (a black
-//! hole). Before its duration ends the attacker withdraws every fake PE
+//! pool users (RSPLIB does insist that the PE carries a registrator
+//! transport; the attacker names itself). The fake PEs' user address
+//! accepts and ignores (a black hole). Before its duration ends the attacker withdraws every fake PE
 //! with a Handle Update DEL_PE, so the handlespace is the lab's again
 //! (`--no-cleanup` leaves them to expire after `--life-ms`).
 
@@ -20,7 +21,7 @@ use std::time::Duration;
 use anyhow::Result;
 use client_core::policy::Rng;
 use client_core::wire::{
-    self, EnrpMessage, Message, PoolElementId, PoolHandle, Protocol, SelectionPolicy, ServerId,
+    self, consts, EnrpMessage, TransportAddress, Message, PoolElementId, PoolHandle, Protocol, SelectionPolicy, ServerId,
 };
 use rserpool_sctp::{SctpAssociation, SctpListener};
 use tokio::time::Instant;
@@ -148,6 +149,13 @@ impl RogueServer {
             self.life_ms,
         );
         pe.home_registrar = ServerId(self.server_id);
+        // RSPLIB refuses a Handle Update whose PE has no registrator
+        // transport (RSPERR_INVALID_REGISTRATOR): the attacker names itself.
+        pe.registrator_transport = Some(TransportAddress::sctp(
+            self.pe_port,
+            consts::transport_use::DATA_ONLY,
+            vec![address],
+        ));
         messages::handle_update(self.server_id, 0, action, &self.pool, pe)
     }
 }
@@ -186,6 +194,7 @@ impl Attack for RogueEnrp {
 struct Heard {
     presences: AtomicU64,
     table_requests: AtomicU64,
+    errors: AtomicU64,
     other: AtomicU64,
 }
 
@@ -194,6 +203,7 @@ impl Heard {
         let c = match wire::decode(Protocol::Enrp, bytes).map(|d| d.message) {
             Ok(Message::Enrp(EnrpMessage::Presence(_))) => &self.presences,
             Ok(Message::Enrp(EnrpMessage::HandleTableRequest(_))) => &self.table_requests,
+            Ok(Message::Enrp(EnrpMessage::Error(_))) => &self.errors,
             _ => &self.other,
         };
         c.fetch_add(1, Ordering::Relaxed);
@@ -347,6 +357,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             "presences_sent" => presences.load(Ordering::Relaxed),
             "presences_heard" => heard.presences.load(Ordering::Relaxed),
             "table_requests_heard" => heard.table_requests.load(Ordering::Relaxed),
+            "errors_heard" => heard.errors.load(Ordering::Relaxed),
             "other_enrp_heard" => heard.other.load(Ordering::Relaxed),
             "user_messages_ignored" => ignored.load(Ordering::Relaxed),
         },
@@ -398,6 +409,8 @@ mod tests {
             assert_eq!(pe.registration_life_ms, 9000);
             assert_eq!(pe.user_transport.port, 4242);
             assert_eq!(pe.user_transport.addresses, vec![locals()[link]]);
+            let reg = pe.registrator_transport.as_ref().expect("RSPLIB needs one");
+            assert_eq!(reg.addresses, vec![locals()[link]]);
             assert!(id != 0 && ids.insert(id), "fresh id {id:#x}");
         }
     }
