@@ -624,7 +624,10 @@ mod tests {
         for i in 1..=3 {
             assert!(s.contains(&format!("ip addr add 10.1.0.{i}/32 dev lo")));
         }
-        assert!(s.contains("ip addr add 10.9.0.1/32 dev lo"), "the attackers' address");
+        assert!(
+            s.contains("ip addr add 10.9.0.1/32 dev lo"),
+            "the attackers' address"
+        );
         assert!(s.contains("exec /share/bin/rserpool-lab-agent"));
         assert!(s.contains("--token-file /share/token"));
     }

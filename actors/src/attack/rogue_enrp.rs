@@ -21,7 +21,8 @@ use std::time::Duration;
 use anyhow::Result;
 use client_core::policy::Rng;
 use client_core::wire::{
-    self, consts, EnrpMessage, TransportAddress, Message, PoolElementId, PoolHandle, Protocol, SelectionPolicy, ServerId,
+    self, consts, EnrpMessage, Message, PoolElementId, PoolHandle, Protocol, SelectionPolicy,
+    ServerId, TransportAddress,
 };
 use rserpool_sctp::{SctpAssociation, SctpListener};
 use tokio::time::Instant;
