@@ -15,7 +15,7 @@ use rserpool_lab::proto::{Request, Response, RunState, SpawnOutput};
 use rserpool_lab::topology::{ProcessKind, ENRP_PORT};
 use rserpool_lab::{request_agent, Topology};
 
-use crate::actor_args::{attacker_args, workload_args};
+use crate::actor_args::{attacker_args, workload_args_with};
 use crate::catalogue::{Catalogue, PhaseName, Scenario};
 use crate::record::{
     self, Event, EventKind, PeInfo, PhaseSpan, RegistrarInfo, RunRecord, RunTopology, Sample,
@@ -347,7 +347,14 @@ fn unapplied(scenario: &Scenario, defences: &BTreeMap<String, bool>) -> Vec<Stri
         .defences
         .iter()
         .filter(|d| defences.get(&d.name) == Some(&true))
-        .filter(|d| !matches!(d.name.as_str(), "maxeurate" | "maxhrrate"))
+        // Applied here (registrar options) or by the workload's command
+        // line (actor_args).
+        .filter(|d| {
+            !matches!(
+                d.name.as_str(),
+                "maxeurate" | "maxhrrate" | "pool-user-tls-gateway"
+            )
+        })
         .map(|d| d.name.clone())
         .collect()
 }
@@ -501,6 +508,7 @@ pub fn run(
         scenario,
         opts,
         &params,
+        &defences,
         &phases,
         &mut events,
         &mut on_progress,
@@ -600,6 +608,7 @@ fn measure(
     scenario: &Scenario,
     opts: &RunOptions,
     params: &BTreeMap<String, f64>,
+    defences: &BTreeMap<String, bool>,
     phases: &[crate::catalogue::Phase],
     events: &mut Vec<Event>,
     on_progress: &mut impl FnMut(&Progress),
@@ -628,7 +637,9 @@ fn measure(
     let t0 = Instant::now();
     let now = || t0.elapsed().as_millis() as u64;
     let mut actors: Vec<Actor> = Vec::new();
-    if let Some(args) = workload_args(scenario, &lab.topology, &own, total_ms, opts.seed) {
+    if let Some(args) =
+        workload_args_with(scenario, &lab.topology, &own, defences, total_ms, opts.seed)
+    {
         actors.push(Actor::start(
             lab,
             "workload",

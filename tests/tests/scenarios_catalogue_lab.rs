@@ -32,7 +32,10 @@ fn run_with(id: &str, defences: &[(&str, bool)]) -> RunRecord {
         .collect();
     let opts = RunOptions {
         seed: SEED,
-        defences: defences.iter().map(|(d, on)| (d.to_string(), *on)).collect(),
+        defences: defences
+            .iter()
+            .map(|(d, on)| (d.to_string(), *on))
+            .collect(),
         phase_scale: SCALE,
         command: format!(
             "rserpool scenario run {id} --seed {SEED} --phase-scale {SCALE}{}",
@@ -51,7 +54,9 @@ fn run_with(id: &str, defences: &[(&str, bool)]) -> RunRecord {
     eprintln!(
         "{}: {}\n  summary (worst per phase): {:?}",
         rec.command,
-        rec.verdict.as_ref().map_or("no verdict", |v| v.text.as_str()),
+        rec.verdict
+            .as_ref()
+            .map_or("no verdict", |v| v.text.as_str()),
         rec.summary
     );
     rec
