@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { openPage, SMALL_TOPOLOGY, screenshot, startLab } from "./lab-harness.mjs";
+import { openPage, SMALL_TOPOLOGY, screenshot, screenshotOf, startLab } from "./lab-harness.mjs";
 
 async function listedNodes(page) {
   return page.$$eval("[data-testid=node-list] tbody tr", (rows) =>

@@ -51,8 +51,15 @@ fn run_with(id: &str, defences: &[(&str, bool)]) -> RunRecord {
         &AtomicBool::new(false),
     )
     .unwrap_or_else(|e| panic!("{id}: {e:#}"));
+    // Every record is kept for a look after the run (CI keeps target/).
+    let on: Vec<&str> = defences.iter().filter(|d| d.1).map(|d| d.0).collect();
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "run-{id}-{}.json",
+        if on.is_empty() { "off".to_string() } else { on.join("+") }
+    ));
+    let _ = std::fs::write(&path, serde_json::to_vec_pretty(&rec).unwrap_or_default());
     eprintln!(
-        "{}: {}\n  summary (worst per phase): {:?}",
+        "{} ({}): {}\n  summary (worst per phase): {:?}",
         rec.command,
         rec.verdict
             .as_ref()
