@@ -3,6 +3,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, labKey, subscribe } from "./api";
 import { PoolUserPanel } from "./pooluser";
+import { Scenarios } from "./scenarios";
 import { SequenceChart } from "./seq";
 import { refreshHandlespace, store } from "./store";
 import { Topology } from "./topology";
@@ -67,6 +68,12 @@ function App() {
           <Topology nodes={nodes} />
           <PoolUserPanel />
           <SequenceChart version={v} />
+          <Scenarios online={true} />
+        </main>
+      )}
+      {!store.lab && (
+        <main>
+          <Scenarios online={false} />
         </main>
       )}
     </>
