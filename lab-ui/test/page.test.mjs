@@ -4,9 +4,7 @@
 // session's failover shows in the notice panel and the sequence chart.
 
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { openPage, SMALL_TOPOLOGY, screenshot, startLab } from "./lab-harness.mjs";
 
 async function listedNodes(page) {
@@ -129,22 +127,6 @@ describe("lab page, two registrars and three PEs in two pools", () => {
     const count = await page.getByTestId("seq-count").textContent();
     assert.ok(Number.parseInt(count, 10) > 3, count);
     await screenshot(page, "failover");
-    assert.deepEqual(errors, []);
-  });
-
-  test("a saved run opens offline: its attack window, harm chart and events", async () => {
-    const { page, errors } = browser;
-    // Test input in the run-record shape (docs/run-record.md), not a measured run.
-    await page
-      .getByTestId("open-run")
-      .setInputFiles(join(dirname(fileURLToPath(import.meta.url)), "fixtures/run-record.json"));
-    const view = page.getByTestId("run-view").first();
-    await view.waitFor();
-    assert.match(await view.getByTestId("attack-window").textContent(), /attack window 4\.0–8\.0 s/);
-    await view.locator("[data-testid=harm-chart] canvas").waitFor();
-    assert.match(await view.locator(".events").textContent(), /eviction pe-west/);
-    await view.scrollIntoViewIfNeeded();
-    await screenshot(page, "saved-run");
     assert.deepEqual(errors, []);
   });
 

@@ -38,6 +38,24 @@ pub fn service_metric(scenario: &Scenario) -> Option<&str> {
         })
 }
 
+/// The phases of a run as planned (`{name, start_ms, end_ms}`, scaled as
+/// the runner scales them).
+fn planned_phases(scenario: &Scenario, scale: f64) -> Vec<serde_json::Value> {
+    let scale = if scale > 0.0 { scale } else { 1.0 };
+    let mut t = 0;
+    scenario
+        .scaled_phases(scale)
+        .iter()
+        .map(|p| {
+            let span = serde_json::json!({
+                "name": p.name.as_str(), "start_ms": t, "end_ms": t + p.duration_ms,
+            });
+            t += p.duration_ms;
+            span
+        })
+        .collect()
+}
+
 impl ScenarioRunner for ScenarioLibrary {
     fn run(
         &self,
@@ -65,16 +83,35 @@ impl ScenarioRunner for ScenarioLibrary {
         let floor = request
             .floor
             .and_then(|f| service_metric(scenario).map(|m| (m.to_string(), f)));
-        // The record so far, for GET /api/runs/ID while it runs.
-        let mut samples = Vec::new();
-        let scenario_json = serde_json::to_value(scenario)?;
+        // The record so far, for GET /api/runs/ID while it runs: what the
+        // run will be (phases as planned, defences, parameters) and the
+        // samples taken; events and the summary come with the whole record.
+        let mut partial = serde_json::json!({
+            "schema": "rserpool-run/1",
+            "scenario": serde_json::to_value(scenario)?,
+            "seed": request.seed,
+            "defences": scenario
+                .defence_settings(&opts.defences)?
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            "params": scenario
+                .param_values(&opts.params)?
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            "phases": planned_phases(scenario, opts.phase_scale),
+            "samples": [],
+            "events": [],
+            "actions": [],
+        });
         let record = rserpool_scenarios::run::run(
             &handle,
             scenario,
             &opts,
             |p: &Progress| {
                 let sample = serde_json::to_value(&p.sample).ok();
-                samples.extend(sample.clone());
+                if let (Some(s), Some(samples)) = (&sample, partial["samples"].as_array_mut()) {
+                    samples.push(s.clone());
+                }
                 if let Some((metric, floor)) = &floor {
                     if p.sample.values.get(metric).is_some_and(|v| v < floor) {
                         stop.store(true, Ordering::SeqCst);
@@ -84,12 +121,7 @@ impl ScenarioRunner for ScenarioLibrary {
                     phase: p.phase.as_str().to_string(),
                     elapsed_ms: p.elapsed_ms,
                     sample,
-                    partial_record: Some(serde_json::json!({
-                        "schema": "rserpool-run/1",
-                        "scenario": scenario_json,
-                        "seed": request.seed,
-                        "samples": samples,
-                    })),
+                    partial_record: Some(partial.clone()),
                 });
             },
             stop,
