@@ -4,6 +4,7 @@
 // session's failover shows in the notice panel and the sequence chart.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { openPage, SMALL_TOPOLOGY, screenshot, startLab } from "./lab-harness.mjs";
 
@@ -130,13 +131,6 @@ describe("lab page, two registrars and three PEs in two pools", () => {
     assert.deepEqual(errors, []);
   });
 
-  test("the scenario catalogue is shown as cards", async () => {
-    const { page, errors } = browser;
-    await page.locator(".scenarios .card").first().waitFor({ timeout: 10_000 });
-    assert.ok((await page.locator(".scenarios .card").count()) > 3);
-    assert.deepEqual(errors, []);
-  });
-
   test("narrow window keeps every control reachable", async () => {
     const { page, errors } = browser;
     await page.setViewportSize({ width: 420, height: 800 });
@@ -173,9 +167,95 @@ describe("lab page, default topology", () => {
       nodes.filter((n) => n.kind === "pool-element").map((n) => n.name),
       ["pe-1", "pe-2", "pe-3", "pe-4"],
     );
-    // ENRP peerings arrive from the registrars' Component Status reports.
-    await page.waitForSelector("line.edge.enrp", { state: "attached", timeout: 30_000 });
+    // ENRP peerings arrive from the registrars' Component Status reports:
+    // all three, none of them drawn behind a third registrar.
+    await page.waitForFunction(() => document.querySelectorAll("line.edge.enrp").length === 3, null, {
+      timeout: 30_000,
+    });
+    const crossings = await page.$$eval("svg", ([svg]) => {
+      const centre = (g) =>
+        g
+          .getAttribute("transform")
+          .match(/translate\(([-\d.]+),([-\d.]+)\)/)
+          .slice(1)
+          .map(Number);
+      const regs = [...svg.querySelectorAll("g.node.registrar")].map(centre);
+      const out = [];
+      for (const l of svg.querySelectorAll("line.edge.enrp")) {
+        const [x1, y1, x2, y2] = ["x1", "y1", "x2", "y2"].map((a) => Number(l.getAttribute(a)));
+        for (const [x, y] of regs) {
+          if ((x === x1 && y === y1) || (x === x2 && y === y2)) continue;
+          const t = Math.max(
+            0,
+            Math.min(1, ((x - x1) * (x2 - x1) + (y - y1) * (y2 - y1)) / ((x2 - x1) ** 2 + (y2 - y1) ** 2)),
+          );
+          // A registrar box is 96 × 36: a line closer than 20 to its centre runs behind it.
+          if (Math.hypot(x1 + t * (x2 - x1) - x, y1 + t * (y2 - y1) - y) < 20)
+            out.push([x1, y1, x2, y2, x, y]);
+        }
+      }
+      return out;
+    });
+    assert.deepEqual(crossings, []);
+    // Nothing has been sent yet: the sequence chart says how to fill it.
+    assert.match(await page.getByTestId("seq-empty").textContent(), /Resolve a pool or open a session/);
     await screenshot(page, "topology-default");
+    assert.deepEqual(errors, []);
+  });
+
+  test("a scenario run with the defence off, then on: attack window, harm charts, comparison, download", async () => {
+    const { page, errors } = browser;
+    const card = page.locator('.card[data-scenario="rfc5355-2.13-eu-flood"]');
+    await card.waitFor({ timeout: 20_000 });
+    assert.ok((await page.locator(".card").count()) > 10, "the whole catalogue is shown");
+    await card.click();
+    const runner = page.getByTestId("runner");
+    await runner.getByLabel("seed").fill("7");
+    await runner.getByLabel("duration").selectOption("0.5");
+    await runner.getByRole("checkbox", { name: /maxeurate/ }).check();
+    const link = await runner.getByTestId("permalink").getAttribute("href");
+    assert.match(link, /scenario=rfc5355-2\.13-eu-flood&seed=7&defences=maxeurate&scale=0\.5&run=1/);
+    await runner.getByRole("button", { name: "Run off, then on" }).click();
+    // While the first runs, its chart grows with the attack window shaded.
+    await runner.getByTestId("run-state").filter({ hasText: "running" }).waitFor({ timeout: 30_000 });
+    await runner
+      .locator("[data-testid=run-view] [data-testid=harm-chart] canvas")
+      .waitFor({ timeout: 60_000 });
+    await screenshot(page, "scenario-running");
+    const compare = runner.getByTestId("compare");
+    await compare.waitFor({ timeout: 180_000 });
+    const views = runner.getByTestId("run-view");
+    assert.equal(await views.count(), 2);
+    assert.deepEqual(await views.evaluateAll((v) => v.map((x) => x.dataset.defences)), ["", "maxeurate"]);
+    for (const v of await views.all()) {
+      assert.match(await v.getByTestId("attack-window").textContent(), /attack window 1\.5–4\.5 s/);
+      await v.locator("[data-testid=harm-chart] canvas").waitFor();
+      assert.match(await v.locator(".events").textContent(), /attack-start/);
+    }
+    // The expectation's metric, off vs on, in numbers.
+    const row = compare.locator('tr[data-metric="healthy_pes"]');
+    const cells = await row.locator("td").allTextContents();
+    assert.equal(cells.length, 5);
+    assert.ok(
+      !Number.isNaN(Number.parseFloat(cells[1])) && !Number.isNaN(Number.parseFloat(cells[2])),
+      cells.join(" | "),
+    );
+    console.log(`eu-flood seed 7, attack phase healthy_pes: ${cells.join(" | ")}`);
+    // The time cursor moves the topology and the sequence chart with it.
+    await views.first().getByRole("slider", { name: "time cursor" }).fill("2000");
+    assert.match(await views.first().getByTestId("cursor-at").textContent(), /^2\.00 s, attack/);
+    await compare.scrollIntoViewIfNeeded();
+    await screenshot(page, "scenario-compare");
+    // run.json as downloaded is the run record.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      views.last().getByRole("button", { name: "Download run.json" }).click(),
+    ]);
+    const saved = JSON.parse(readFileSync(await download.path(), "utf8"));
+    assert.equal(saved.schema, "rserpool-run/1");
+    assert.equal(saved.seed, 7);
+    assert.equal(saved.defences.maxeurate, true);
+    assert.ok(saved.samples.length >= 20, `${saved.samples.length} samples`);
     assert.deepEqual(errors, []);
   });
 });

@@ -156,6 +156,18 @@ fn a_stopped_run_ends_early_as_stopped() {
             .is_some_and(|s| s.len() >= 2)
         {
             assert_eq!(r["state"], "running");
+            // The partial record already says what the run will be.
+            let planned: Vec<_> = r["record"]["phases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["name"].as_str().unwrap(), p["end_ms"].as_u64().unwrap()))
+                .collect();
+            assert_eq!(
+                planned,
+                [("baseline", 3000), ("attack", 9000), ("recovery", 12_000)]
+            );
+            assert!(r["record"]["defences"].is_object(), "{r}");
             break;
         }
         assert!(Instant::now() < deadline, "no samples: {r}");
