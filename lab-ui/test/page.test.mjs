@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { openPage, SMALL_TOPOLOGY, screenshot, startLab } from "./lab-harness.mjs";
+import { openPage, SMALL_TOPOLOGY, screenshot, screenshotOf, startLab } from "./lab-harness.mjs";
 
 async function listedNodes(page) {
   return page.$$eval("[data-testid=node-list] tbody tr", (rows) =>
@@ -64,20 +64,24 @@ describe("lab page, two registrars and three PEs in two pools", () => {
 
   test("resolves EchoPool, echoes, and a PE killed from the page fails the session over", async () => {
     const { page, errors } = browser;
-    await page.getByRole("button", { name: "Resolve" }).click();
-    await page.waitForSelector("[data-testid=resolved] tbody tr", { timeout: 30_000 });
+    await page.getByRole("button", { name: "Resolve", exact: true }).click();
+    await page
+      .waitForSelector("[data-testid=resolved] tbody tr", { timeout: 60_000 })
+      .catch(async (e) =>
+        assert.fail(`${e.message}; pool user: ${await page.getByTestId("pu-status").textContent()}`),
+      );
     const resolved = await page.$$eval("[data-testid=resolved] tbody tr td:nth-child(2)", (t) =>
       t.map((x) => x.textContent),
     );
     assert.deepEqual(resolved.sort(), ["pe-east", "pe-west"]);
 
-    await page.getByRole("button", { name: "Open session" }).click();
+    await page.getByRole("button", { name: "Open session", exact: true }).click();
     const serving = page.getByTestId("session-pe");
     await serving.waitFor({ timeout: 30_000 });
     const pe = (await serving.textContent()).replace("serving PE: ", "");
     assert.ok(["pe-east", "pe-west"].includes(pe), `serving ${pe}`);
     await page.getByLabel("echo", { exact: true }).fill("before-kill");
-    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByRole("button", { name: "Send", exact: true }).click();
     await page.waitForFunction(
       () => document.querySelector("[data-testid=echo]")?.textContent.includes("before-kill"),
       null,
@@ -95,7 +99,7 @@ describe("lab page, two registrars and three PEs in two pools", () => {
     });
 
     await page.getByLabel("echo", { exact: true }).fill("after-kill");
-    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByRole("button", { name: "Send", exact: true }).click();
     const notice = page.getByTestId("failover-notices").locator(".notice");
     await notice.first().waitFor({ timeout: 60_000 });
     const text = await notice.first().textContent();
@@ -134,7 +138,7 @@ describe("lab page, two registrars and three PEs in two pools", () => {
   test("narrow window keeps every control reachable", async () => {
     const { page, errors } = browser;
     await page.setViewportSize({ width: 420, height: 800 });
-    await page.getByRole("button", { name: "Resolve" }).focus();
+    await page.getByRole("button", { name: "Resolve", exact: true }).focus();
     await page.keyboard.press("Enter");
     await page.waitForSelector("[data-testid=resolved] tbody tr");
     await screenshot(page, "narrow");
@@ -223,7 +227,11 @@ describe("lab page, default topology", () => {
       .waitFor({ timeout: 60_000 });
     await screenshot(page, "scenario-running");
     const compare = runner.getByTestId("compare");
-    await compare.waitFor({ timeout: 180_000 });
+    await compare
+      .waitFor({ timeout: 300_000 })
+      .catch(async (e) =>
+        assert.fail(`${e.message}; ${await runner.getByTestId("run-state").textContent()}`),
+      );
     const views = runner.getByTestId("run-view");
     assert.equal(await views.count(), 2);
     assert.deepEqual(await views.evaluateAll((v) => v.map((x) => x.dataset.defences)), ["", "maxeurate"]);
@@ -246,6 +254,7 @@ describe("lab page, default topology", () => {
     assert.match(await views.first().getByTestId("cursor-at").textContent(), /^2\.00 s, attack/);
     await compare.scrollIntoViewIfNeeded();
     await screenshot(page, "scenario-compare");
+    await screenshotOf(page.locator(".scenarios .runner"), "scenario-compare-panel");
     // run.json as downloaded is the run record.
     const [download] = await Promise.all([
       page.waitForEvent("download"),
@@ -256,6 +265,29 @@ describe("lab page, default topology", () => {
     assert.equal(saved.seed, 7);
     assert.equal(saved.defences.maxeurate, true);
     assert.ok(saved.samples.length >= 20, `${saved.samples.length} samples`);
+    assert.deepEqual(errors, []);
+  });
+
+  test("the page is the victim of a registration flood: its own resolutions are handed fake PEs", async () => {
+    const { page, errors } = browser;
+    await page.locator('.card[data-scenario="rfc5355-2.1-reg-flood"]').click();
+    const runner = page.getByTestId("runner");
+    await runner.getByLabel("seed").fill("3");
+    await runner.getByLabel("duration").selectOption("0.5");
+    await runner.getByRole("checkbox", { name: /registration-allow-list/ }).uncheck();
+    await runner.getByRole("button", { name: "Run", exact: true }).click();
+    const victim = runner.getByTestId("victim");
+    await page.waitForFunction(
+      () => Number(document.querySelector("[data-testid=victim]")?.dataset.fake) > 0,
+      null,
+      { timeout: 120_000 },
+    );
+    assert.match(await victim.textContent(), /of them not a PE of this lab/);
+    await screenshotOf(runner, "scenario-victim");
+    await runner
+      .getByTestId("run-state")
+      .filter({ hasText: /finished|stopped/ })
+      .waitFor({ timeout: 120_000 });
     assert.deepEqual(errors, []);
   });
 });
