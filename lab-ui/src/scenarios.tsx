@@ -540,7 +540,10 @@ export function Scenarios({ online }: { online: boolean }) {
     }
   }, [scenario]);
 
-  const stop = () => run && void api.stopRun(run.run_id).catch((e: Error) => setError(e.message));
+  const stop = () => {
+    setQueue([]);
+    if (run) void api.stopRun(run.run_id).catch((e: Error) => setError(e.message));
+  };
   const open = async (ev: Event) => {
     const f = (ev.target as HTMLInputElement).files?.[0];
     if (!f) return;

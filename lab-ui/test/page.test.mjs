@@ -70,10 +70,22 @@ describe("lab page, two registrars and three PEs in two pools", () => {
       .catch(async (e) =>
         assert.fail(`${e.message}; pool user: ${await page.getByTestId("pu-status").textContent()}`),
       );
-    const resolved = await page.$$eval("[data-testid=resolved] tbody tr td:nth-child(2)", (t) =>
-      t.map((x) => x.textContent),
-    );
-    assert.deepEqual(resolved.sort(), ["pe-east", "pe-west"]);
+    // Named with their lab process once the handlespace has them.
+    const names = () =>
+      page.$$eval("[data-testid=resolved] tbody tr td:nth-child(2)", (t) =>
+        t.map((x) => x.textContent).sort(),
+      );
+    await page
+      .waitForFunction(
+        () =>
+          [...document.querySelectorAll("[data-testid=resolved] tbody tr td:nth-child(2)")].every(
+            (td) => !td.textContent.startsWith("PE "),
+          ),
+        null,
+        { timeout: 30_000 },
+      )
+      .catch(() => {});
+    assert.deepEqual(await names(), ["pe-east", "pe-west"]);
 
     await page.getByRole("button", { name: "Open session", exact: true }).click();
     const serving = page.getByTestId("session-pe");
@@ -270,12 +282,15 @@ describe("lab page, default topology", () => {
 
   test("the page is the victim of a registration flood: its own resolutions are handed fake PEs", async () => {
     const { page, errors } = browser;
-    await page.locator('.card[data-scenario="rfc5355-2.1-reg-flood"]').click();
     const runner = page.getByTestId("runner");
+    // One run at a time: a run left over is stopped first.
+    const stop = runner.getByRole("button", { name: "Stop", exact: true });
+    if (await stop.isEnabled()) await stop.click();
+    await page.locator('.card[data-scenario="rfc5355-2.1-reg-flood"]').click();
     await runner.getByLabel("seed").fill("3");
     await runner.getByLabel("duration").selectOption("0.5");
     await runner.getByRole("checkbox", { name: /registration-allow-list/ }).uncheck();
-    await runner.getByRole("button", { name: "Run", exact: true }).click();
+    await runner.getByRole("button", { name: "Run", exact: true }).click({ timeout: 120_000 });
     const victim = runner.getByTestId("victim");
     await page.waitForFunction(
       () => Number(document.querySelector("[data-testid=victim]")?.dataset.fake) > 0,
