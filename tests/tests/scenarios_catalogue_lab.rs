@@ -104,6 +104,19 @@ fn eu_flood_evicts_healthy_pes_and_maxeurate_keeps_them() {
 }
 
 #[test]
+fn hr_flood_is_answered_and_maxhrrate_refuses_most_of_it() {
+    let id = "hr-flood";
+    let off = run_with(id, &[("maxhrrate", false)]);
+    assert_verdict(&off);
+    let on = run_with(id, &[("maxhrrate", true)]);
+    assert_verdict(&on);
+    assert!(
+        worst(&on, PhaseName::Attack, "attacker_answered_share")
+            < worst(&off, PhaseName::Attack, "attacker_answered_share")
+    );
+}
+
+#[test]
 fn a_registration_flood_fills_every_registrars_handlespace() {
     // RSPLIB has no registration authentication; the lab's allow-list
     // stand-in is not built yet, so only the harm is asserted here.
