@@ -575,6 +575,37 @@ async fn a_browser_style_client_presents_the_token_as_a_subprotocol() {
             .unwrap_or_else(|| panic!("token {bad:?} accepted"));
         assert!(format!("{e:#}").contains("401"), "{bad:?}: {e:#}");
     }
+    // The CLI presents it too: `--token-file` (and `RSERPOOL_TOKEN`), never
+    // on its command line. Run inside the lab, against the same gateway.
+    std::fs::write(lab.run_dir().join("cli-token"), "s3cret-lab-token\n").unwrap();
+    std::fs::write(lab.run_dir().join("cli-token-wrong"), "s3cret-lab-tokeN\n").unwrap();
+    let cli = |token_file: &str| {
+        lab.exec(
+            "rserpool",
+            &[
+                "--token-file",
+                token_file,
+                "resolve",
+                "EchoPool",
+                "-r",
+                "wss://localhost:8445/asap/1",
+                "--ca",
+                "/share/certs/ca.pem",
+            ],
+            Duration::from_secs(30),
+        )
+        .expect("exec rserpool")
+    };
+    let right = cli("/share/cli-token");
+    assert_eq!(right.code, Some(0), "{}\n{}", right.stdout, right.stderr);
+    assert!(
+        !right.stdout.trim().is_empty(),
+        "no PEs listed: {}",
+        right.stdout
+    );
+    let wrong = cli("/share/cli-token-wrong");
+    assert_ne!(wrong.code, Some(0), "{}\n{}", wrong.stdout, wrong.stderr);
+    assert!(wrong.stderr.contains("401"), "{}", wrong.stderr);
     let ps = lab.exec("ps", &[], Duration::from_secs(5)).unwrap().stdout;
     assert!(!ps.contains("s3cret"), "the token shows in ps:\n{ps}");
 }
