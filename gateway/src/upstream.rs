@@ -11,8 +11,10 @@ use futures_util::future::BoxFuture;
 /// One association: messages with their PPID, boundaries preserved.
 pub trait Association: Send + Sync {
     fn send<'a>(&'a self, ppid: u32, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
-    /// The next message; an error means the association is gone.
-    fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>>;
+    /// The next message; `None` once the peer has shut the association
+    /// down gracefully (SCTP SHUTDOWN: RSPLIB's autoclose of an idle
+    /// association does this), an error if it was aborted or lost.
+    fn recv(&self) -> BoxFuture<'_, io::Result<Option<(u32, Vec<u8>)>>>;
 }
 
 /// EMFILE (24), ENFILE (23), ENOBUFS (105), ENOMEM (12): the gateway host
@@ -51,13 +53,14 @@ impl Association for SctpAssoc {
                 .map_err(|e| io::Error::other(e.to_string()))
         })
     }
-    fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>> {
+    fn recv(&self) -> BoxFuture<'_, io::Result<Option<(u32, Vec<u8>)>>> {
+        use rserpool_sctp::{CloseReason, SctpError};
         Box::pin(async move {
-            self.0
-                .recv()
-                .await
-                .map(|m| (m.ppid, m.data))
-                .map_err(|e| io::Error::other(e.to_string()))
+            match self.0.recv().await {
+                Ok(m) => Ok(Some((m.ppid, m.data))),
+                Err(SctpError::Closed(CloseReason::Shutdown)) => Ok(None),
+                Err(e) => Err(io::Error::other(e.to_string())),
+            }
         })
     }
 }
