@@ -58,7 +58,7 @@ export RSERPOOL_LIVE_GATEWAY_BIN="$root/target/debug/rserpool-gateway"
 # registrar shows exactly the 4 PEs again (dead ones expire by keep-alive).
 restore() {
     for pe in $("$cli" --json lab status | node -e '
-        const ps = JSON.parse(require("fs").readFileSync(0, "utf8"));
+        const ps = require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean).map(JSON.parse);
         for (const p of ps) if (p.kind === "pool-element" && p.state !== "running") console.log(p.name);'); do
         "$cli" lab restart "$pe"
     done

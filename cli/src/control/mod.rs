@@ -13,7 +13,7 @@
 mod assets;
 mod events;
 mod handlespace;
-mod nodes;
+pub(crate) mod nodes;
 mod runs;
 
 use std::net::SocketAddr;
