@@ -12,7 +12,7 @@ use client_core::gateway_protocol::{Frame, NoticeCode, SUBPROTOCOL};
 use client_core::wire::{self, *};
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
-use rserpool_gateway::upstream::{Association, Connector};
+use rserpool_gateway::upstream::{Association, Connector, Delivery};
 use rserpool_gateway::{Config, Gateway, Limits, Route};
 use tokio::sync::{mpsc, Mutex};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -44,7 +44,7 @@ impl Association for Fake {
             Ok(())
         })
     }
-    fn recv(&self) -> BoxFuture<'_, io::Result<Option<(u32, Vec<u8>)>>> {
+    fn recv(&self) -> BoxFuture<'_, io::Result<Delivery>> {
         Box::pin(async move {
             let mut rx = self.rx.lock().await;
             tokio::select! {
