@@ -8,8 +8,8 @@
 //! Gateways run: the topology's `gateway` (8443, lab defaults), a strict
 //! one (8444: Origin allow-list, 3 connections per address, 1 s handshake
 //! deadline) for the handshake-level cases, a token one (8445) and a quick
-//! one (8446: short idle, ping and write timeouts, in front of registrar-3,
-//! whose SCTP autoclose is 10 s instead of RSPLIB's 300 s) for liveness.
+//! one (8446: short idle, ping and write timeouts, in front of registrar-3)
+//! for liveness.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -34,16 +34,9 @@ const QUICK_PORT: u16 = 8446;
 const QUICK_METRICS: u16 = 9465;
 const QUICK_IDLE: Duration = Duration::from_secs(4);
 const QUICK_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// registrar-3's SCTP autoclose (RSPLIB's `-autoclosetimeout`, 300 s by
-/// default; 5 s is its minimum; longer than its PE keep-alive and ENRP
-/// heartbeat intervals, so only pool-user associations go idle).
-const AUTOCLOSE: Duration = Duration::from_secs(10);
 
 fn topology() -> Topology {
     let mut t = Topology::default();
-    t.registrars[2]
-        .options
-        .push(format!("-autoclosetimeout={}", AUTOCLOSE.as_secs()));
     t.processes.push(Process {
         name: "gateway-quick".into(),
         program: "rserpool-gateway".into(),
@@ -669,29 +662,28 @@ async fn a_browser_style_client_presents_the_token_as_a_subprotocol() {
 }
 
 #[tokio::test]
-async fn a_quiet_session_kept_alive_by_pings_outlives_idle_timeout_and_registrar_autoclose() {
-    // Before: a session that only answered pings lost its registrar
-    // association to RSPLIB's autoclose and was told `registrar-lost`, so
-    // its pool user hunted away from a healthy registrar.
+async fn a_quiet_session_kept_alive_by_pings_outlives_the_idle_timeout() {
+    // Before: no pings, so a quiet session was cut at the idle timeout.
+    // (RSPLIB 3.4.4's autoclose of the registrar association after 300 s
+    // cannot be shortened in the lab: `-autoclosetimeout` is applied after
+    // the socket option is set, so it has no effect; the reopening is
+    // tested in gateway/tests/gateway.rs.)
     let lab = lab();
     let tls = tls_trusting(&lab.gateway_ca()).unwrap();
     let mut c = Client::connect_ready(&quick_url(&lab), tls, &Handshake::default())
         .await
         .unwrap();
     assert!(!c.resolve("EchoPool").await.unwrap().elements.is_empty());
-    // Reading (so every Ping is answered) and sending nothing, past the
-    // idle timeout and twice past the autoclose: nothing is said.
-    let quiet = 2 * AUTOCLOSE + QUICK_IDLE;
-    match c.next(quiet).await {
-        Err(e) if format!("{e:#}").contains("no frame") => {}
-        other => panic!("the quiet session was told {other:?}"),
+    // Reading (so every Ping is answered) and sending nothing, for three
+    // idle timeouts: nothing is said.
+    // (`Client::next`'s own limit restarts at every Ping it skips, so the
+    // quiet time is bounded out here.)
+    let quiet = 3 * QUICK_IDLE;
+    if let Ok(said) = tokio::time::timeout(quiet, c.next(2 * quiet)).await {
+        panic!("the quiet session was told {said:?}");
     }
     assert!(!c.resolve("EchoPool").await.unwrap().elements.is_empty());
     let m = metrics_at(&lab, QUICK_METRICS);
-    assert!(
-        metric(&m, "rserpool_gateway_registrar_reopened_total") >= 1,
-        "registrar-3 never autoclosed the idle association:\n{m}"
-    );
     assert!(!m.contains("code=\"registrar-lost\""), "{m}");
     still_healthy(&lab, "gateway-quick");
 }
