@@ -33,6 +33,12 @@ enum AttackKind {
     HrFlood(attack::hr_flood::Args),
     /// Registrations of fake PEs that accept and ignore (RFC 5355 §2.1, §2.2).
     RegFlood(attack::reg_flood::Args),
+    /// Registrations carrying a victim PE's addresses and port (RFC 5355 §2.3).
+    RegSpoof(attack::reg_spoof::Args),
+    /// A victim PE's (de)registration from another association (RFC 5355 §2.8).
+    Replay(attack::replay::Args),
+    /// Endpoint Keep-Alives at a PE, optionally as its home registrar (RFC 5355 §2.14).
+    KaFlood(attack::ka_flood::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +66,9 @@ fn main() -> std::process::ExitCode {
                 AttackKind::EuFlood(a) => attack::eu_flood::run(a, stop).await,
                 AttackKind::HrFlood(a) => attack::hr_flood::run(a, stop).await,
                 AttackKind::RegFlood(a) => attack::reg_flood::run(a, stop).await,
+                AttackKind::RegSpoof(a) => attack::reg_spoof::run(a, stop).await,
+                AttackKind::Replay(a) => attack::replay::run(a, stop).await,
+                AttackKind::KaFlood(a) => attack::ka_flood::run(a, stop).await,
             },
             Command::Workload(k) => match k {
                 WorkloadKind::ResolveLoop(a) => workload::resolve_loop::run(a, stop).await,

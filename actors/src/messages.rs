@@ -4,10 +4,11 @@
 use std::net::IpAddr;
 
 use client_core::wire::{
-    consts, AsapMessage, Cookie, Deregistration, EndpointKeepAlive, EndpointKeepAliveAck,
-    EndpointUnreachable, HandleResolution, HandleResolutionOption, Message, PoolElement,
-    PoolElementId, PoolHandle, Registration, SelectionPolicy, ServerAnnounce, ServerId,
-    TransportAddress,
+    consts, AsapMessage, Cookie, Deregistration, DeregistrationResponse, EndpointKeepAlive,
+    EndpointKeepAliveAck, EndpointUnreachable, EnrpMessage, HandleResolution,
+    HandleResolutionOption, HandleTableRequest, Message, PoolElement, PoolElementId, PoolHandle,
+    Presence, Registration, RegistrationResponse, SelectionPolicy, ServerAnnounce, ServerId,
+    ServerInformation, TransportAddress,
 };
 
 /// A pool element with an SCTP user transport carrying data and control,
@@ -91,6 +92,54 @@ pub fn server_announce(server: u32, transports: Vec<TransportAddress>) -> Vec<u8
 
 pub fn cookie_echo(cookie: Vec<u8>) -> Vec<u8> {
     asap(AsapMessage::CookieEcho(Cookie(cookie)))
+}
+
+/// What a registrar answers a PE that registered (accepted).
+pub fn registration_response(pool: &PoolHandle, id: PoolElementId) -> Vec<u8> {
+    asap(AsapMessage::RegistrationResponse(RegistrationResponse {
+        rejected: false,
+        pool_handle: pool.clone(),
+        pe_id: id,
+        error: None,
+    }))
+}
+
+/// What a registrar answers a PE that deregistered (done).
+pub fn deregistration_response(pool: &PoolHandle, id: PoolElementId) -> Vec<u8> {
+    asap(AsapMessage::DeregistrationResponse(DeregistrationResponse {
+        pool_handle: pool.clone(),
+        pe_id: id,
+        error: None,
+    }))
+}
+
+fn enrp(m: EnrpMessage) -> Vec<u8> {
+    Message::Enrp(m).to_bytes()
+}
+
+/// ENRP Presence of a server `server` reachable at `transport`, as RSPLIB's
+/// `hsdump` sends it before asking for the handle table (a registrar
+/// answers a Handle Table Request only from a peer it knows).
+pub fn presence(server: u32, transport: TransportAddress) -> Vec<u8> {
+    enrp(EnrpMessage::Presence(Presence {
+        reply_required: false,
+        sender: ServerId(server),
+        receiver: ServerId(0),
+        checksum: 0xffff,
+        server_info: Some(ServerInformation {
+            server_id: ServerId(server),
+            transport,
+        }),
+    }))
+}
+
+/// ENRP Handle Table Request for every PE the receiver knows.
+pub fn handle_table_request(server: u32, receiver: u32) -> Vec<u8> {
+    enrp(EnrpMessage::HandleTableRequest(HandleTableRequest {
+        own_children_only: false,
+        sender: ServerId(server),
+        receiver: ServerId(receiver),
+    }))
 }
 
 /// Parses a selection policy option: `round-robin`, `random`,
@@ -225,6 +274,31 @@ mod tests {
         assert_eq!(
             hex::encode(server_announce(0x1000_0004, vec![])),
             vector("asap-server-announce-1")
+        );
+    }
+
+    #[test]
+    fn registrar_answers_match_captures() {
+        assert_eq!(
+            hex::encode(registration_response(&pool(), PoolElementId(0x0e00_0001))),
+            vector("asap-registration-response-1")
+        );
+        assert_eq!(
+            hex::encode(deregistration_response(&pool(), PoolElementId(0x0e00_0005))),
+            vector("asap-deregistration-response-1")
+        );
+    }
+
+    #[test]
+    fn presence_and_handle_table_request_match_captures() {
+        let t = TransportAddress::sctp(9901, 0, vec!["127.0.0.1".parse().unwrap()]);
+        assert_eq!(
+            hex::encode(presence(0x1000_0001, t)),
+            vector("enrp-presence-1")
+        );
+        assert_eq!(
+            hex::encode(handle_table_request(0x1000_0001, 0x1000_0002)),
+            vector("enrp-handle-table-request-1")
         );
     }
 
