@@ -106,29 +106,37 @@ pub fn registration_response(pool: &PoolHandle, id: PoolElementId) -> Vec<u8> {
 
 /// What a registrar answers a PE that deregistered (done).
 pub fn deregistration_response(pool: &PoolHandle, id: PoolElementId) -> Vec<u8> {
-    asap(AsapMessage::DeregistrationResponse(DeregistrationResponse {
-        pool_handle: pool.clone(),
-        pe_id: id,
-        error: None,
-    }))
+    asap(AsapMessage::DeregistrationResponse(
+        DeregistrationResponse {
+            pool_handle: pool.clone(),
+            pe_id: id,
+            error: None,
+        },
+    ))
 }
 
 fn enrp(m: EnrpMessage) -> Vec<u8> {
     Message::Enrp(m).to_bytes()
 }
 
-/// ENRP Presence of a server `server` reachable at `transport`, as RSPLIB's
-/// `hsdump` sends it before asking for the handle table (a registrar
-/// answers a Handle Table Request only from a peer it knows).
-pub fn presence(server: u32, transport: TransportAddress) -> Vec<u8> {
+/// An ENRP Presence from `sender`, announcing its ENRP endpoint
+/// (`port` at `addresses`, SCTP, data only, as RSPLIB's registrars send).
+pub fn presence(
+    sender: u32,
+    receiver: u32,
+    checksum: u16,
+    reply_required: bool,
+    port: u16,
+    addresses: Vec<IpAddr>,
+) -> Vec<u8> {
     enrp(EnrpMessage::Presence(Presence {
-        reply_required: false,
-        sender: ServerId(server),
-        receiver: ServerId(0),
-        checksum: 0xffff,
+        reply_required,
+        sender: ServerId(sender),
+        receiver: ServerId(receiver),
+        checksum,
         server_info: Some(ServerInformation {
-            server_id: ServerId(server),
-            transport,
+            server_id: ServerId(sender),
+            transport: TransportAddress::sctp(port, consts::transport_use::DATA_ONLY, addresses),
         }),
     }))
 }
@@ -290,12 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn presence_and_handle_table_request_match_captures() {
-        let t = TransportAddress::sctp(9901, 0, vec!["127.0.0.1".parse().unwrap()]);
-        assert_eq!(
-            hex::encode(presence(0x1000_0001, t)),
-            vector("enrp-presence-1")
-        );
+    fn handle_table_request_matches_capture() {
         assert_eq!(
             hex::encode(handle_table_request(0x1000_0001, 0x1000_0002)),
             vector("enrp-handle-table-request-1")

@@ -79,7 +79,8 @@ pub async fn resolve_all(assoc: &SctpAssociation, pool: &PoolHandle) -> Result<V
 
 /// Every PE of `pool` the registrar at `enrp` (its ENRP endpoint) lists,
 /// with their registrator (ASAP) transports, as RSPLIB's `hsdump` asks:
-/// Presence as server `server`, then a Handle Table Request. Only ENRP
+/// Presence as server `server` (RSPLIB answers a Handle Table Request
+/// only from a peer it knows), then a Handle Table Request. Only ENRP
 /// carries a PE's ASAP endpoint (RFC 5354 §2.2.8), which is where a PE
 /// accepts its registrar's Endpoint Keep-Alives.
 pub async fn handle_table(
@@ -89,11 +90,6 @@ pub async fn handle_table(
 ) -> Result<Vec<PoolElement>> {
     let assoc = connect(None, enrp).await?;
     let local = assoc.local_addr()?;
-    let me = wire::TransportAddress::sctp(
-        local.port(),
-        consts::transport_use::DATA_ONLY,
-        vec![local.ip()],
-    );
     let send = |bytes: Vec<u8>| {
         let assoc = &assoc;
         async move {
@@ -103,7 +99,7 @@ pub async fn handle_table(
                 .context("sending ENRP")
         }
     };
-    send(messages::presence(server, me)).await?;
+    send(messages::presence(server, 0, 0xffff, false, local.port(), vec![local.ip()])).await?;
     send(messages::handle_table_request(server, 0)).await?;
     let mut out = Vec::new();
     // RSPLIB sends at most its -maxelementsperhtrequest PEs per response

@@ -161,3 +161,188 @@ fn hr_flood_is_answered_and_stops_at_its_count() {
     assert_eq!(done["answered"], 100, "{done}");
     assert_eq!(done["refused"], 0);
 }
+
+/// A PE homed at registrar `i` (1-based), and its id as the actors write it.
+fn pe_homed_at(lab: &rserpool_lab::Lab, i: u32) -> (u32, String) {
+    let (id, _) = *pe_ids(lab, i as usize)
+        .iter()
+        .find(|(_, home)| *home == 0x1000_0000 + i)
+        .unwrap_or_else(|| panic!("a PE homed at registrar {i}"));
+    (id, format!("0x{id:08x}"))
+}
+
+/// Per registrar: `Some(listed)`, or `None` when hsdump did not answer.
+fn listed_everywhere(lab: &rserpool_lab::Lab, pe: u32) -> [Option<bool>; 3] {
+    [1, 2, 3].map(|i| {
+        let ids = pe_ids(lab, i);
+        (!ids.is_empty()).then(|| ids.iter().any(|(id, _)| *id == pe))
+    })
+}
+
+fn samples_of<'a>(lines: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
+    lines
+        .iter()
+        .filter_map(|l| l.get("sample").and_then(|s| s.get(name)))
+        .collect()
+}
+
+#[test]
+fn ka_flood_with_the_home_flag_takes_a_pe_away_from_its_registrar() {
+    let guard = lab();
+    let lab: &rserpool_lab::Lab = &guard;
+    let (victim, id) = pe_homed_at(lab, 1);
+    let ka = |flag: &str, ms: &str| {
+        actor(
+            lab,
+            &[
+                "attack",
+                "ka-flood",
+                "--target",
+                "10.1.0.1:9901",
+                "--pe-id",
+                &id,
+                "--home-flag",
+                flag,
+                "--rate",
+                "20",
+                "--count",
+                "20",
+                "--duration-ms",
+                ms,
+            ],
+        )
+    };
+    // Without the flag the PE ignores a registrar that is not its own.
+    let plain = ka("0", "1500");
+    let done = plain.last().unwrap();
+    assert_eq!(done["sent"], 20, "{done}");
+    assert_eq!(done["answered"], 0, "{done}");
+    assert_eq!(listed_everywhere(lab, victim), [Some(true); 3]);
+    // With it the PE drops its real registrar (which deletes it) and
+    // acknowledges the attacker's keep-alives.
+    let (taken, gone) = std::thread::scope(|s| {
+        let t = s.spawn(|| ka("1", "4000"));
+        let mut gone = false;
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while !gone && std::time::Instant::now() < deadline {
+            gone = listed_everywhere(lab, victim) == [Some(false); 3];
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        (t.join().expect("ka-flood thread"), gone)
+    });
+    let done = taken.last().unwrap();
+    assert_eq!(done["server_id"], "0x10000001", "{done}");
+    let answered = done["answered"].as_u64().unwrap();
+    assert!(answered >= 15, "{done}");
+    let per_sample: u64 = samples_of(&taken, "ka_answered")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(per_sample, answered, "samples add up to the total");
+    assert!(gone, "the victim was still listed during the takeover");
+}
+
+#[test]
+fn replayed_deregistration_and_registration_from_another_association_remove_their_victims() {
+    let guard = lab();
+    let lab: &rserpool_lab::Lab = &guard;
+    let (dereg_victim, dereg_id) = pe_homed_at(lab, 1);
+    let (reg_victim, reg_id) = pe_homed_at(lab, 2);
+    let replay = |target: &str, id: &str, mode: &str| {
+        actor(
+            lab,
+            &[
+                "attack",
+                "replay",
+                "--target",
+                target,
+                "--pe-id",
+                id,
+                "--mode",
+                mode,
+                "--rate",
+                "10",
+                "--count",
+                "1",
+                "--duration-ms",
+                "3000",
+            ],
+        )
+    };
+    let d = replay("10.1.0.1:3863", &dereg_id, "deregistration");
+    let done = d.last().unwrap();
+    assert_eq!(
+        (done["reason"].as_str(), done["accepted"].as_u64()),
+        (Some("count"), Some(1)),
+        "{done}"
+    );
+    let r = replay("10.1.0.2:3863", &reg_id, "registration");
+    let done = r.last().unwrap();
+    assert_eq!(done["accepted"], 1, "{done}");
+    // RSPLIB does not check which association a deregistration comes
+    // from, and deletes a PE with the association it last registered on.
+    wait_until(
+        Duration::from_secs(5),
+        "both victims gone everywhere",
+        || {
+            listed_everywhere(lab, dereg_victim) == [Some(false); 3]
+                && listed_everywhere(lab, reg_victim) == [Some(false); 3]
+        },
+    );
+}
+
+#[test]
+fn reg_spoof_registers_pes_that_lead_to_the_victims_transport() {
+    let guard = lab();
+    let lab: &rserpool_lab::Lab = &guard;
+    let (victim, id) = pe_homed_at(lab, 3);
+    let (lines, at_registrar_2) = std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            actor(
+                lab,
+                &[
+                    "attack",
+                    "reg-spoof",
+                    "--target",
+                    "10.1.0.1:3863",
+                    "--pe-id",
+                    &id,
+                    "--rate",
+                    "20",
+                    "--count",
+                    "3",
+                    "--duration-ms",
+                    "3000",
+                ],
+            )
+        });
+        wait_until(Duration::from_secs(3), "7 PEs at registrar 2", || {
+            pe_ids(lab, 2).len() == 7
+        });
+        let pool = hsdump_text(lab, 2)
+            .ok()
+            .and_then(|t| parse_hsdump(&t, "EchoPool"))
+            .expect("registrar 2's pool");
+        (t.join().expect("reg-spoof thread"), pool)
+    });
+    let done = lines.last().unwrap();
+    assert_eq!(done["accepted"], 3, "{done}");
+    assert_eq!(done["spoofed_pes_max"], 3, "{done}");
+    assert!(samples_of(&lines, "spoofed_pes").iter().any(|v| **v == 3));
+    // Every registrar stores the spoofed user transport: the victim's port
+    // and addresses under identifiers that are not the victim's.
+    let v = at_registrar_2
+        .elements
+        .iter()
+        .find(|e| e.id == victim)
+        .unwrap();
+    let spoofed = at_registrar_2
+        .elements
+        .iter()
+        .filter(|e| e.id != victim && e.port == v.port && !e.addresses.is_disjoint(&v.addresses))
+        .count();
+    assert_eq!(spoofed, 3);
+    wait_until(Duration::from_secs(10), "4 PEs again everywhere", || {
+        (1..=3).all(|i| pe_ids(lab, i).len() == 4)
+    });
+}

@@ -74,10 +74,12 @@ pub fn pick_victim(
         .filter(|e| asap_endpoint(e).is_some())
         .collect();
     let pe = match want {
-        Some(id) => reachable
-            .iter()
-            .find(|e| e.id.0 == id)
-            .ok_or_else(|| format!("PE {} is not listed with an ASAP endpoint", PoolElementId(id)))?,
+        Some(id) => reachable.iter().find(|e| e.id.0 == id).ok_or_else(|| {
+            format!(
+                "PE {} is not listed with an ASAP endpoint",
+                PoolElementId(id)
+            )
+        })?,
         None => {
             let ids: Vec<u32> = reachable.iter().map(|e| e.id.0).collect();
             let id = *choose(&ids, 1, rng)
@@ -265,7 +267,11 @@ mod tests {
         );
         p.home_registrar = ServerId(0x1000_0002);
         p.registrator_transport = reg.map(|(a, port)| {
-            TransportAddress::sctp(port, 0, vec!["fec0::1".parse().unwrap(), a.parse().unwrap()])
+            TransportAddress::sctp(
+                port,
+                0,
+                vec!["fec0::1".parse().unwrap(), a.parse().unwrap()],
+            )
         });
         p
     }

@@ -51,7 +51,12 @@ pub fn spoofed_pes(listed: &[PoolElement], victim: &PoolElement) -> usize {
         .iter()
         .filter(|e| e.id != victim.id)
         .filter(|e| e.user_transport.port == victim.user_transport.port)
-        .filter(|e| e.user_transport.addresses.iter().any(|a| theirs.contains(a)))
+        .filter(|e| {
+            e.user_transport
+                .addresses
+                .iter()
+                .any(|a| theirs.contains(a))
+        })
         .count()
 }
 
@@ -133,11 +138,14 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
     let tally = Arc::new(Tally::default());
     let readers: Vec<_> = links
         .iter()
-        .map(|(assoc, _)| spawn_registrar_reader(assoc.clone(), true, tally.clone(), ctx.out.clone()))
+        .map(|(assoc, _)| {
+            spawn_registrar_reader(assoc.clone(), true, tally.clone(), ctx.out.clone())
+        })
         .collect();
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = {
-        let (out, pool, victim, peak) = (ctx.out.clone(), pool.clone(), victim.clone(), peak.clone());
+        let (out, pool, victim, peak) =
+            (ctx.out.clone(), pool.clone(), victim.clone(), peak.clone());
         let every = std::time::Duration::from_millis(a.sample_ms.max(crate::bounds::MIN_SAMPLE_MS));
         tokio::spawn(async move {
             let mut next = tokio::time::Instant::now() + every;

@@ -158,10 +158,8 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
     else {
         return Ok(());
     };
-    ctx.out.event(
-        "victims",
-        serde_json::json!([victim.id.to_string()]),
-    );
+    ctx.out
+        .event("victims", serde_json::json!([victim.id.to_string()]));
     let answers = Arc::new(Answers::default());
     // Deregistration Responses on the standing associations.
     let readers: Vec<_> = if mode == Mode::Deregistration {
