@@ -45,6 +45,8 @@ enum AttackKind {
 enum WorkloadKind {
     /// Resolve the pool at a rate.
     ResolveLoop(workload::resolve_loop::Args),
+    /// Hold echo sessions with the pool's PEs, failing over.
+    EchoSessions(workload::echo_sessions::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -72,6 +74,7 @@ fn main() -> std::process::ExitCode {
             },
             Command::Workload(k) => match k {
                 WorkloadKind::ResolveLoop(a) => workload::resolve_loop::run(a, stop).await,
+                WorkloadKind::EchoSessions(a) => workload::echo_sessions::run(a, stop).await,
             },
         }
     });

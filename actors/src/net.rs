@@ -99,7 +99,15 @@ pub async fn handle_table(
                 .context("sending ENRP")
         }
     };
-    send(messages::presence(server, 0, 0xffff, false, local.port(), vec![local.ip()])).await?;
+    send(messages::presence(
+        server,
+        0,
+        0xffff,
+        false,
+        local.port(),
+        vec![local.ip()],
+    ))
+    .await?;
     send(messages::handle_table_request(server, 0)).await?;
     let mut out = Vec::new();
     // RSPLIB sends at most its -maxelementsperhtrequest PEs per response
