@@ -39,6 +39,10 @@ enum AttackKind {
     Replay(attack::replay::Args),
     /// Endpoint Keep-Alives at a PE, optionally as its home registrar (RFC 5355 §2.14).
     KaFlood(attack::ka_flood::Args),
+    /// A rogue ENRP server: Presence, then Handle Updates adding fake PEs (RFC 5355 §2.5).
+    RogueEnrp(attack::rogue_enrp::Args),
+    /// A rogue registrar answering Handle Resolutions with the attacker's PEs (RFC 5355 §2.7).
+    RogueRegistrar(attack::rogue_registrar::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +75,8 @@ fn main() -> std::process::ExitCode {
                 AttackKind::RegSpoof(a) => attack::reg_spoof::run(a, stop).await,
                 AttackKind::Replay(a) => attack::replay::run(a, stop).await,
                 AttackKind::KaFlood(a) => attack::ka_flood::run(a, stop).await,
+                AttackKind::RogueEnrp(a) => attack::rogue_enrp::run(a, stop).await,
+                AttackKind::RogueRegistrar(a) => attack::rogue_registrar::run(a, stop).await,
             },
             Command::Workload(k) => match k {
                 WorkloadKind::ResolveLoop(a) => workload::resolve_loop::run(a, stop).await,

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rserpool_lab::topology::{ASAP_PORT, ENRP_PORT};
+use rserpool_lab::topology::{ASAP_PORT, ATTACKER_ADDRESS, ENRP_PORT};
 use rserpool_lab::Topology;
 
 use crate::catalogue::Scenario;
@@ -45,6 +45,8 @@ pub fn attacker_args(
             vec!["--mode".into(), "deregistration".into()],
         ),
         "reg-spoof" => (vec![asap(0)], vec![]),
+        // It listens, as a registrar, at the attackers' own address.
+        ROGUE_REGISTRAR => (vec![rogue_registrar_endpoint()], vec![]),
         _ if a.target.contains("ENRP") => (vec![enrp(0)], vec![]),
         _ => (vec![asap(0)], vec![]),
     };
@@ -54,6 +56,11 @@ pub fn attacker_args(
     }
     v.extend(options);
     let _ = (topology, own);
+    // Kinds that act from the attackers' own lab address (so a lab
+    // allow-list can tell them apart).
+    if a.kind == "rogue-enrp" {
+        v.extend(["--source".into(), ATTACKER_ADDRESS.into()]);
+    }
     for (name, value) in params {
         v.push(format!("--{name}"));
         v.push(format!("{value}"));
@@ -69,7 +76,20 @@ pub fn attacker_args(
     Some(v)
 }
 
-/// The workload's command line.
+/// The `rogue-registrar` attacker's kind name.
+pub const ROGUE_REGISTRAR: &str = "rogue-registrar";
+
+/// Where the rogue registrar listens (the attackers' address, ASAP port).
+pub fn rogue_registrar_endpoint() -> String {
+    format!("{ATTACKER_ADDRESS}:3863")
+}
+
+/// The lab CA inside the VM (the gateway's certificate is issued by it).
+pub const LAB_CA_IN_VM: &str = "/share/certs/ca.pem";
+/// The gateway inside the VM, as its certificate names it.
+pub const GATEWAY_IN_VM: &str = "localhost:8443";
+
+/// The workload's command line with every defence off.
 pub fn workload_args(
     scenario: &Scenario,
     topology: &Topology,
@@ -77,11 +97,53 @@ pub fn workload_args(
     duration_ms: u64,
     seed: u64,
 ) -> Option<Vec<String>> {
+    workload_args_with(scenario, topology, own, &BTreeMap::new(), duration_ms, seed)
+}
+
+/// The workload's command line under the run's defence settings. Where the
+/// attacker is a rogue registrar, the workload is told its address first
+/// and each resolution is a fresh pool user's (so it hunts from the top of
+/// the list and uses the rogue registrar once that is up); with
+/// `pool-user-tls-gateway` on, the workload reaches registrars only
+/// through the lab gateway over `wss://` with the lab CA pinned, and the
+/// rogue one is offered the same way (it has no certificate from the lab
+/// CA, so it is never used).
+pub fn workload_args_with(
+    scenario: &Scenario,
+    topology: &Topology,
+    own: &BTreeSet<u32>,
+    defences: &BTreeMap<String, bool>,
+    duration_ms: u64,
+    seed: u64,
+) -> Option<Vec<String>> {
     let w = scenario.workload.as_ref()?;
     let mut v = vec!["workload".to_string(), w.kind.clone()];
-    for i in 0..topology.registrars.len() {
-        v.push("--registrar".into());
-        v.push(format!("{}:3863", Topology::registrar_address(i)));
+    let rogue = scenario
+        .attacker
+        .as_ref()
+        .is_some_and(|a| a.kind == ROGUE_REGISTRAR);
+    let tls = defences.get("pool-user-tls-gateway") == Some(&true);
+    if tls {
+        if rogue {
+            v.push("--registrar-url".into());
+            v.push(format!("wss://{ATTACKER_ADDRESS}:8443/asap/1"));
+        }
+        for i in 0..topology.registrars.len() {
+            v.push("--registrar-url".into());
+            v.push(format!("wss://{GATEWAY_IN_VM}/asap/{}", i + 1));
+        }
+        v.extend(["--ca".into(), LAB_CA_IN_VM.into()]);
+    } else {
+        if rogue {
+            v.extend(["--registrar".into(), rogue_registrar_endpoint()]);
+        }
+        for i in 0..topology.registrars.len() {
+            v.push("--registrar".into());
+            v.push(format!("{}:3863", Topology::registrar_address(i)));
+        }
+    }
+    if rogue {
+        v.push("--fresh-pool-user".into());
     }
     v.extend([
         "--pool".into(),
@@ -130,6 +192,10 @@ mod tests {
             .unwrap()
             .join(" ");
         assert!(line.contains(&format!(":{ENRP_PORT}")), "{line}");
+        assert!(
+            line.starts_with("attack rogue-enrp --target 10.1.0.1:9901 --source 10.9.0.1"),
+            "{line}"
+        );
     }
 
     fn attack_line(id: &str) -> String {
@@ -190,5 +256,48 @@ mod tests {
             .unwrap()
             .join(" ");
         assert!(!none.contains("--legit-ids"), "{none}");
+        assert!(!none.contains("--fresh-pool-user"), "{none}");
+    }
+
+    #[test]
+    fn a_rogue_registrar_listens_at_the_attackers_address_and_heads_the_workloads_list() {
+        let cat = Catalogue::builtin();
+        let s = cat.get("rfc5355-2.7-rogue-registrar").unwrap();
+        let topo = Topology::default();
+        let params = s.param_values(&[]).unwrap().into_iter().collect();
+        let a = attacker_args(s, &topo, &BTreeSet::new(), &params, 6000, 1)
+            .unwrap()
+            .join(" ");
+        assert!(
+            a.starts_with("attack rogue-registrar --target 10.9.0.1:3863"),
+            "{a}"
+        );
+        let w = workload_args(s, &topo, &BTreeSet::new(), 12_000, 1)
+            .unwrap()
+            .join(" ");
+        assert!(
+            w.starts_with(
+                "workload resolve-loop --registrar 10.9.0.1:3863 --registrar 10.1.0.1:3863"
+            ),
+            "{w}"
+        );
+        assert!(w.contains("--fresh-pool-user"), "{w}");
+        assert!(!w.contains("wss://"), "{w}");
+        let on: BTreeMap<String, bool> = [("pool-user-tls-gateway".to_string(), true)].into();
+        let w = workload_args_with(s, &topo, &BTreeSet::new(), &on, 12_000, 1)
+            .unwrap()
+            .join(" ");
+        assert!(!w.contains("--registrar "), "no plain SCTP registrar: {w}");
+        assert!(
+            w.contains(
+                "--registrar-url wss://10.9.0.1:8443/asap/1 --registrar-url wss://localhost:8443/asap/1"
+            ),
+            "{w}"
+        );
+        assert_eq!(
+            w.matches("--registrar-url").count(),
+            1 + topo.registrars.len()
+        );
+        assert!(w.contains("--ca /share/certs/ca.pem"), "{w}");
     }
 }

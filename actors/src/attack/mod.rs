@@ -7,6 +7,8 @@ pub mod ka_flood;
 pub mod reg_flood;
 pub mod reg_spoof;
 pub mod replay;
+pub mod rogue_enrp;
+pub mod rogue_registrar;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -212,6 +212,6 @@ mod tests {
         // The victim itself does not count; 3 has another port, 4 none of
         // its addresses.
         assert_eq!(spoofed_pes(&listed, &victim), 2);
-        assert_eq!(spoofed_pes(&[victim.clone()], &victim), 0);
+        assert_eq!(spoofed_pes(std::slice::from_ref(&victim), &victim), 0);
     }
 }

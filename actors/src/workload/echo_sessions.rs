@@ -117,7 +117,7 @@ struct Held {
 }
 
 pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
-    let s = a.common.setup();
+    let s = a.common.setup()?;
     let (b, notes) = Bounds::clamp(a.rate, bounds::MAX_COUNT, a.common.duration_ms);
     let mut notes: Vec<_> = notes.into_iter().filter(|n| n.what == "rate").collect();
     let n = bounds::clamp_usize("sessions", a.sessions, bounds::MAX_SESSIONS, &mut notes);
@@ -130,7 +130,7 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
     let pool = PoolHandle::from(a.common.pool.as_str());
     let mut driver = Driver::new(
         PoolUser::new(s.config.clone()),
-        Arc::new(NetConnector::new(None, PPID_APPLICATION_DEFAULT)),
+        Arc::new(NetConnector::new(s.tls.clone(), PPID_APPLICATION_DEFAULT)),
     );
     let start = Instant::now();
     let deadline = start + s.duration;
