@@ -39,6 +39,8 @@ enum AttackKind {
     Replay(attack::replay::Args),
     /// Endpoint Keep-Alives at a PE, optionally as its home registrar (RFC 5355 §2.14).
     KaFlood(attack::ka_flood::Args),
+    /// An unauthorised PE that serves echo and records its sessions (RFC 5355 §2.4).
+    RoguePe(attack::rogue_pe::Args),
     /// A rogue ENRP server: Presence, then Handle Updates adding fake PEs (RFC 5355 §2.5).
     RogueEnrp(attack::rogue_enrp::Args),
     /// A rogue registrar answering Handle Resolutions with the attacker's PEs (RFC 5355 §2.7).
@@ -75,6 +77,7 @@ fn main() -> std::process::ExitCode {
                 AttackKind::RegSpoof(a) => attack::reg_spoof::run(a, stop).await,
                 AttackKind::Replay(a) => attack::replay::run(a, stop).await,
                 AttackKind::KaFlood(a) => attack::ka_flood::run(a, stop).await,
+                AttackKind::RoguePe(a) => attack::rogue_pe::run(a, stop).await,
                 AttackKind::RogueEnrp(a) => attack::rogue_enrp::run(a, stop).await,
                 AttackKind::RogueRegistrar(a) => attack::rogue_registrar::run(a, stop).await,
             },

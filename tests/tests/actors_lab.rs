@@ -213,14 +213,14 @@ fn ka_flood_with_the_home_flag_takes_a_pe_away_from_its_registrar() {
         )
     };
     // Without the flag the PE ignores a registrar that is not its own.
-    let plain = ka("0", "1500");
+    let plain = ka("0", "4000");
     let done = plain.last().unwrap();
     assert_eq!(done["sent"], 20, "{done}");
     assert_eq!(done["answered"], 0, "{done}");
     assert_eq!(listed_everywhere(lab, victim), [Some(true); 3]);
     // With it the PE drops its real registrar (which deletes it) and
     // acknowledges the attacker's keep-alives.
-    let (taken, gone) = gone_during(lab, victim, Duration::from_secs(3), || ka("1", "4000"));
+    let (taken, gone) = gone_during(lab, victim, Duration::from_secs(8), || ka("1", "6000"));
     let done = taken.last().unwrap();
     assert_eq!(done["server_id"], "0x10000001", "{done}");
     let answered = done["answered"].as_u64().unwrap();
@@ -273,7 +273,7 @@ fn replayed_deregistration_and_registration_from_another_association_remove_thei
             "--count",
             count,
             "--duration-ms",
-            "2500",
+            "6000",
         ];
         actor(lab, &args)
     };
@@ -285,7 +285,7 @@ fn replayed_deregistration_and_registration_from_another_association_remove_thei
         (2, "10.1.0.2:3863", "registration", 1),
     ] {
         let (victim, id) = pe_homed_at(lab, home);
-        let (lines, gone) = gone_during(lab, victim, Duration::from_secs(6), || {
+        let (lines, gone) = gone_during(lab, victim, Duration::from_secs(8), || {
             replay(target, &id, mode, &count.to_string())
         });
         let done = lines.last().unwrap();
@@ -316,11 +316,11 @@ fn reg_spoof_registers_pes_that_lead_to_the_victims_transport() {
                     "--count",
                     "3",
                     "--duration-ms",
-                    "3000",
+                    "6000",
                 ],
             )
         });
-        wait_until(Duration::from_secs(3), "7 PEs at registrar 2", || {
+        wait_until(Duration::from_secs(6), "7 PEs at registrar 2", || {
             pe_ids(lab, 2).len() == 7
         });
         let pool = hsdump_text(lab, 2)
@@ -349,4 +349,80 @@ fn reg_spoof_registers_pes_that_lead_to_the_victims_transport() {
     wait_until(Duration::from_secs(10), "4 PEs again everywhere", || {
         (1..=3).all(|i| pe_ids(lab, i).len() == 4)
     });
+}
+
+#[test]
+fn a_rogue_pe_serves_echo_sessions_that_pool_users_hand_it() {
+    let guard = lab();
+    let lab: &rserpool_lab::Lab = &guard;
+    let legit: Vec<String> = pe_ids(lab, 2)
+        .iter()
+        .map(|(id, _)| format!("0x{id:08x}"))
+        .collect();
+    assert_eq!(legit.len(), 4);
+    let legit = legit.join(",");
+    let (rogue, users) = std::thread::scope(|s| {
+        let rogue = s.spawn(|| {
+            actor(
+                lab,
+                &[
+                    "attack",
+                    "rogue-pe",
+                    "--target",
+                    "10.1.0.1:3863",
+                    "--rate",
+                    "10",
+                    "--count",
+                    "1",
+                    "--duration-ms",
+                    "9000",
+                ],
+            )
+        });
+        wait_until(Duration::from_secs(6), "5 PEs at registrar 2", || {
+            pe_ids(lab, 2).len() == 5
+        });
+        let users = actor(
+            lab,
+            &[
+                "workload",
+                "echo-sessions",
+                "--registrar",
+                "10.1.0.2:3863",
+                "--sessions",
+                "4",
+                "--session-ms",
+                "500",
+                "--rate",
+                "10",
+                "--duration-ms",
+                "3000",
+                "--legit-ids",
+                &legit,
+            ],
+        );
+        (rogue.join().expect("rogue thread"), users)
+    });
+    let done = rogue.last().unwrap();
+    assert_eq!(done["accepted"], 1, "{done}");
+    let sessions = done["sessions"].as_u64().unwrap();
+    assert!(sessions >= 1, "{done}");
+    assert!(done["echoed"].as_u64().unwrap() >= 1, "{done}");
+    assert!(rogue.iter().any(|l| l["event"] == "session"));
+    let done = users.last().unwrap();
+    let started = done["sessions_started"].as_u64().unwrap();
+    let on_rogue = done["sessions_on_fake"].as_u64().unwrap();
+    assert!(done["echoes_ok"].as_u64().unwrap() > 10, "{done}");
+    // Round robin over 5 PEs, one of them the rogue's.
+    assert!(started >= 10 && on_rogue >= 1, "{done}");
+    assert!(
+        on_rogue <= sessions,
+        "the rogue saw every session handed to it: {done}"
+    );
+    assert!(samples_of(&users, "rogue_session_share")
+        .iter()
+        .any(|v| v.as_f64().unwrap() > 0.0));
+    assert!(samples_of(&users, "echo_latency_ms")
+        .iter()
+        .any(|v| v.as_f64().unwrap() > 0.0));
 }

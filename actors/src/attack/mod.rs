@@ -8,6 +8,7 @@ pub mod reg_flood;
 pub mod reg_spoof;
 pub mod replay;
 pub mod rogue_enrp;
+pub mod rogue_pe;
 pub mod rogue_registrar;
 
 use std::future::Future;
