@@ -5,7 +5,7 @@
 //! to its real registrar); with `--home-flag` it takes the sender for its
 //! new home registrar: it aborts its association with the real one, which
 //! then deletes the PE from the handlespace, and acknowledges every
-//! further keep-alive to the attacker (see `docs/actors.md`).
+//! further keep-alive to the attacker (see `actors/README.md`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
