@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use crate::catalogue::PhaseName;
 use crate::catalogue::{Catalogue, Class, Expectation, Scenario};
 use crate::record::RunRecord;
 
@@ -182,7 +183,8 @@ fn card(o: &mut String, s: &Scenario, runs: &[RunRecord]) {
     }
     let _ = writeln!(
         o,
-        "\n| defences on | seed | started | verdict | command |\n|---|---|---|---|---|"
+        "\n| defences on | seed | started | {} (worst: baseline / attack / recovery) | verdict | command |\n|---|---|---|---|---|---|",
+        s.expectation.as_ref().map_or("metric", |e| e.metric())
     );
     for r in mine {
         let on: Vec<&str> = r
@@ -191,9 +193,21 @@ fn card(o: &mut String, s: &Scenario, runs: &[RunRecord]) {
             .filter(|(_, v)| **v)
             .map(|(k, _)| k.as_str())
             .collect();
+        let figures = s.expectation.as_ref().map_or(String::new(), |e| {
+            [PhaseName::Baseline, PhaseName::Attack, PhaseName::Recovery]
+                .iter()
+                .map(|p| {
+                    r.summary
+                        .get(p)
+                        .and_then(|m| m.get(e.metric()))
+                        .map_or("—".to_string(), |v| format!("{v:.3}"))
+                })
+                .collect::<Vec<_>>()
+                .join(" / ")
+        });
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | `{}` |",
+            "| {} | {} | {} | {figures} | {} | `{}` |",
             if on.is_empty() {
                 "none".into()
             } else {
