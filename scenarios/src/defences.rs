@@ -95,9 +95,7 @@ pub fn apply(lab: &LabHandle, name: &str, on: bool) -> Result<bool> {
             timeout_ms: 10_000,
         },
     )? {
-        Response::Exec {
-            code: Some(0), ..
-        } => Ok(true),
+        Response::Exec { code: Some(0), .. } => Ok(true),
         Response::Exec { code, stderr, .. } => {
             bail!(
                 "{name}={}: nft failed ({code:?}): {}",
