@@ -549,7 +549,7 @@ export function Scenarios({ online }: { online: boolean }) {
     if (!f) return;
     try {
       const r = JSON.parse(await f.text()) as RunRecord;
-      if (r.schema !== "rserpool-run/1") throw new Error(`not a run record (schema ${String(r.schema)})`);
+      if (r.schema !== "rserpool-run/2") throw new Error(`not a run record (schema ${String(r.schema)})`);
       if (!Array.isArray(r.samples) || !Array.isArray(r.phases) || !r.scenario)
         throw new Error("a run record needs scenario, phases and samples");
       r.events ??= [];

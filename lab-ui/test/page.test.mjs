@@ -273,7 +273,7 @@ describe("lab page, default topology", () => {
       views.last().getByRole("button", { name: "Download run.json" }).click(),
     ]);
     const saved = JSON.parse(readFileSync(await download.path(), "utf8"));
-    assert.equal(saved.schema, "rserpool-run/1");
+    assert.equal(saved.schema, "rserpool-run/2");
     assert.equal(saved.seed, 7);
     assert.equal(saved.defences.maxeurate, true);
     assert.ok(saved.samples.length >= 20, `${saved.samples.length} samples`);

@@ -132,7 +132,7 @@ fn a_run_from_the_page_streams_progress_and_ends_with_its_record() {
     let done = page.wait_ended(&id);
     assert_eq!(done["state"], "finished");
     let record = &done["record"];
-    assert_eq!(record["schema"], "rserpool-run/1");
+    assert_eq!(record["schema"], "rserpool-run/2");
     assert_eq!(record["seed"], 42);
     assert_eq!(record["defences"]["maxeurate"], true);
     assert_eq!(record["scenario"]["id"], ID);

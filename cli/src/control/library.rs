@@ -87,7 +87,7 @@ impl ScenarioRunner for ScenarioLibrary {
         // run will be (phases as planned, defences, parameters) and the
         // samples taken; events and the summary come with the whole record.
         let mut partial = serde_json::json!({
-            "schema": "rserpool-run/1",
+            "schema": rserpool_scenarios::record::SCHEMA,
             "scenario": serde_json::to_value(scenario)?,
             "seed": request.seed,
             "defences": scenario
