@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use client_core::pool_user::{Event, PoolUser, RequestId};
 use client_core::wire::PoolHandle;
-use rserpool_cli::driver::{Driver, NetConnector};
+use rserpool_client::{Driver, NetConnector};
 use tokio::time::Instant;
 
 use super::{p50, Common};
@@ -48,10 +48,7 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
         );
     }
     let pool = PoolHandle::from(a.common.pool.as_str());
-    let mut driver = Driver::new(
-        PoolUser::new(s.config.clone()),
-        Arc::new(NetConnector::new(None, 0)),
-    );
+    let mut driver = Driver::new(PoolUser::new(s.config.clone()), Arc::new(NetConnector));
     let start = Instant::now();
     let deadline = start + s.duration;
     let mut next_resolve = start;
