@@ -33,6 +33,10 @@ enum AttackKind {
     HrFlood(attack::hr_flood::Args),
     /// Registrations of fake PEs that accept and ignore (RFC 5355 §2.1, §2.2).
     RegFlood(attack::reg_flood::Args),
+    /// A rogue ENRP server: Presence, then Handle Updates adding fake PEs (RFC 5355 §2.5).
+    RogueEnrp(attack::rogue_enrp::Args),
+    /// A rogue registrar answering Handle Resolutions with the attacker's PEs (RFC 5355 §2.7).
+    RogueRegistrar(attack::rogue_registrar::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +64,8 @@ fn main() -> std::process::ExitCode {
                 AttackKind::EuFlood(a) => attack::eu_flood::run(a, stop).await,
                 AttackKind::HrFlood(a) => attack::hr_flood::run(a, stop).await,
                 AttackKind::RegFlood(a) => attack::reg_flood::run(a, stop).await,
+                AttackKind::RogueEnrp(a) => attack::rogue_enrp::run(a, stop).await,
+                AttackKind::RogueRegistrar(a) => attack::rogue_registrar::run(a, stop).await,
             },
             Command::Workload(k) => match k {
                 WorkloadKind::ResolveLoop(a) => workload::resolve_loop::run(a, stop).await,

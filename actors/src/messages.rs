@@ -5,9 +5,9 @@ use std::net::IpAddr;
 
 use client_core::wire::{
     consts, AsapMessage, Cookie, Deregistration, EndpointKeepAlive, EndpointKeepAliveAck,
-    EndpointUnreachable, HandleResolution, HandleResolutionOption, Message, PoolElement,
-    PoolElementId, PoolHandle, Registration, SelectionPolicy, ServerAnnounce, ServerId,
-    TransportAddress,
+    EndpointUnreachable, EnrpMessage, HandleResolution, HandleResolutionOption, HandleUpdate,
+    Message, PoolElement, PoolElementId, PoolHandle, Presence, Registration, SelectionPolicy,
+    ServerAnnounce, ServerId, ServerInformation, TransportAddress,
 };
 
 /// A pool element with an SCTP user transport carrying data and control,
@@ -91,6 +91,54 @@ pub fn server_announce(server: u32, transports: Vec<TransportAddress>) -> Vec<u8
 
 pub fn cookie_echo(cookie: Vec<u8>) -> Vec<u8> {
     asap(AsapMessage::CookieEcho(Cookie(cookie)))
+}
+
+/// Handle Update actions (RFC 5353 §2.3.5).
+pub const ADD_PE: u16 = 0;
+pub const DEL_PE: u16 = 1;
+
+fn enrp(m: EnrpMessage) -> Vec<u8> {
+    Message::Enrp(m).to_bytes()
+}
+
+/// An ENRP Presence from `sender`, announcing its ENRP endpoint
+/// (`port` at `addresses`, SCTP, data only, as RSPLIB's registrars send).
+pub fn presence(
+    sender: u32,
+    receiver: u32,
+    checksum: u16,
+    reply_required: bool,
+    port: u16,
+    addresses: Vec<IpAddr>,
+) -> Vec<u8> {
+    enrp(EnrpMessage::Presence(Presence {
+        reply_required,
+        sender: ServerId(sender),
+        receiver: ServerId(receiver),
+        checksum,
+        server_info: Some(ServerInformation {
+            server_id: ServerId(sender),
+            transport: TransportAddress::sctp(port, consts::transport_use::DATA_ONLY, addresses),
+        }),
+    }))
+}
+
+/// An ENRP Handle Update (`ADD_PE` or `DEL_PE`) from `sender` about `pe`.
+pub fn handle_update(
+    sender: u32,
+    receiver: u32,
+    action: u16,
+    pool: &PoolHandle,
+    pe: PoolElement,
+) -> Vec<u8> {
+    enrp(EnrpMessage::HandleUpdate(HandleUpdate {
+        takeover_suggested: false,
+        sender: ServerId(sender),
+        receiver: ServerId(receiver),
+        update_action: action,
+        pool_handle: pool.clone(),
+        pool_element: pe,
+    }))
 }
 
 /// Parses a selection policy option: `round-robin`, `random`,
@@ -232,6 +280,51 @@ mod tests {
     fn cookie_echo_matches_capture() {
         let c = hex::decode("00000001000000000026439600000000000dc0d2").unwrap();
         assert_eq!(hex::encode(cookie_echo(c)), vector("asap-cookie-echo-1"));
+    }
+
+    #[test]
+    fn presence_and_handle_update_match_rsplibs_captures() {
+        assert_eq!(
+            hex::encode(presence(
+                0x1000_0001,
+                0,
+                0xffff,
+                false,
+                9901,
+                vec!["127.0.0.1".parse().unwrap()]
+            )),
+            vector("enrp-presence-1")
+        );
+        let addrs: Vec<IpAddr> = [
+            "10.1.0.1",
+            "10.1.0.2",
+            "10.1.0.3",
+            "10.1.0.4",
+            "10.1.0.5",
+            "10.1.0.6",
+            "10.0.2.15",
+            "fec0::5054:ff:fe12:3456",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let mut pe = pool_element(
+            0x0e00_0001,
+            addrs.clone(),
+            56661,
+            SelectionPolicy::RoundRobin,
+            90_000,
+        );
+        pe.home_registrar = ServerId(0x1000_0001);
+        pe.registrator_transport = Some(TransportAddress::sctp(
+            37056,
+            consts::transport_use::DATA_ONLY,
+            addrs,
+        ));
+        assert_eq!(
+            hex::encode(handle_update(0x1000_0001, 0, ADD_PE, &pool(), pe)),
+            vector("enrp-handle-update-1")
+        );
     }
 
     #[test]

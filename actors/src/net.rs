@@ -1,7 +1,7 @@
 //! SCTP helpers shared by the actors: ASAP associations to registrars,
 //! a pool resolution, and a listener that accepts and ignores.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,13 @@ pub async fn send_asap(assoc: &SctpAssociation, bytes: &[u8]) -> Result<()> {
         .send(consts::PPID_ASAP, 0, bytes)
         .await
         .context("sending ASAP")
+}
+
+pub async fn send_enrp(assoc: &SctpAssociation, bytes: &[u8]) -> Result<()> {
+    assoc
+        .send(consts::PPID_ENRP, 0, bytes)
+        .await
+        .context("sending ENRP")
 }
 
 /// The next ASAP message on `assoc`; other PPIDs and undecodable bytes
@@ -81,8 +88,16 @@ pub async fn resolve_all(assoc: &SctpAssociation, pool: &PoolHandle) -> Result<V
 /// discards whatever arrives (RFC 5355 §2.2: PEs that accept and ignore).
 /// Returns the port and a counter of messages discarded.
 pub fn ignoring_listener() -> Result<(u16, Arc<AtomicU64>, tokio::task::JoinHandle<()>)> {
-    let l = SctpListener::bind(&["0.0.0.0:0".parse().expect("address")])
-        .context("listening for the fake PEs' users")?;
+    ignoring_listener_on(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// [`ignoring_listener`] on one local address only (an attacker's own
+/// address, `--source`).
+pub fn ignoring_listener_on(
+    ip: IpAddr,
+) -> Result<(u16, Arc<AtomicU64>, tokio::task::JoinHandle<()>)> {
+    let l = SctpListener::bind(&[SocketAddr::new(ip, 0)])
+        .with_context(|| format!("listening at {ip} for the fake PEs' users"))?;
     let port = l.local_addr()?.port();
     let seen = Arc::new(AtomicU64::new(0));
     let counter = seen.clone();

@@ -182,6 +182,10 @@ pub fn guest_init_script(topology: &Topology) -> String {
             Topology::registrar_address(i)
         ));
     }
+    s.push_str(&format!(
+        "ip addr add {}/32 dev lo\n",
+        crate::topology::ATTACKER_ADDRESS
+    ));
     // The gateway's certificate is in /share/certs already: the host
     // issued it with the machine's lab CA (crate::ca).
     s.push_str(&format!(
@@ -620,6 +624,10 @@ mod tests {
         for i in 1..=3 {
             assert!(s.contains(&format!("ip addr add 10.1.0.{i}/32 dev lo")));
         }
+        assert!(
+            s.contains("ip addr add 10.9.0.1/32 dev lo"),
+            "the attackers' address"
+        );
         assert!(s.contains("exec /share/bin/rserpool-lab-agent"));
         assert!(s.contains("--token-file /share/token"));
     }

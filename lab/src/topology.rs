@@ -14,6 +14,13 @@ pub const DEFAULT_TOML: &str = include_str!("../topology/default.toml");
 pub const ASAP_PORT: u16 = client_core::wire::consts::ASAP_PORT;
 pub const ENRP_PORT: u16 = client_core::wire::consts::ENRP_PORT;
 
+/// The attackers' own address inside the lab (on the VM's loopback, like
+/// the registrars' 10.1.0.i): attackers bind their associations to it, so
+/// that a lab packet filter can tell them from the lab's registrars, PEs
+/// and pool users, which reach a registrar at 10.1.0.i from 10.1.0.i (see
+/// `docs/lab-defences.md`).
+pub const ATTACKER_ADDRESS: &str = "10.9.0.1";
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {

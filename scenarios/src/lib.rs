@@ -1,6 +1,7 @@
 //! RFC 5355 scenarios against live RSPLIB: the catalogue (pure data and
 //! validation), the run record, and the generated documentation.
 
+pub mod actor_args;
 pub mod catalogue;
 pub mod docs;
 pub mod record;

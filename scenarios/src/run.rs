@@ -16,6 +16,7 @@ use rserpool_lab::proto::{Request, Response, RunState};
 use rserpool_lab::topology::{ProcessKind, ENRP_PORT};
 use rserpool_lab::{request_agent, Topology};
 
+use crate::actor_args::{attacker_args, workload_args};
 use crate::catalogue::{Catalogue, PhaseName, Scenario};
 use crate::record::{
     self, Event, EventKind, PeInfo, PhaseSpan, RegistrarInfo, RunRecord, RunTopology, Sample,
@@ -91,69 +92,6 @@ pub struct Progress {
     pub phase: PhaseName,
     pub elapsed_ms: u64,
     pub sample: Sample,
-}
-
-/// The actor command line for the attacker (contract: `rserpool-actor
-/// attack KIND --target … --rate --count --duration-ms --seed`).
-pub fn attacker_args(
-    scenario: &Scenario,
-    topology: &Topology,
-    params: &BTreeMap<String, f64>,
-    duration_ms: u64,
-    seed: u64,
-) -> Option<Vec<String>> {
-    let a = scenario.attacker.as_ref()?;
-    let port = if a.target.contains("ENRP") {
-        ENRP_PORT
-    } else {
-        3863
-    };
-    let mut v = vec![
-        "attack".to_string(),
-        a.kind.clone(),
-        "--target".into(),
-        format!("{}:{port}", Topology::registrar_address(0)),
-    ];
-    let _ = topology;
-    for (name, value) in params {
-        v.push(format!("--{name}"));
-        v.push(format!("{value}"));
-    }
-    v.extend([
-        "--duration-ms".into(),
-        duration_ms.to_string(),
-        "--seed".into(),
-        seed.to_string(),
-        "--pool".into(),
-        scenario.topology.pool.clone(),
-    ]);
-    Some(v)
-}
-
-/// The workload's command line.
-pub fn workload_args(
-    scenario: &Scenario,
-    topology: &Topology,
-    duration_ms: u64,
-    seed: u64,
-) -> Option<Vec<String>> {
-    let w = scenario.workload.as_ref()?;
-    let mut v = vec!["workload".to_string(), w.kind.clone()];
-    for i in 0..topology.registrars.len() {
-        v.push("--registrar".into());
-        v.push(format!("{}:3863", Topology::registrar_address(i)));
-    }
-    v.extend([
-        "--pool".into(),
-        scenario.topology.pool.clone(),
-        "--duration-ms".into(),
-        duration_ms.to_string(),
-        "--sample-ms".into(),
-        SAMPLE_MS.to_string(),
-        "--seed".into(),
-        seed.to_string(),
-    ]);
-    Some(v)
 }
 
 /// An actor's stdout, sorted into actions, samples and events (lines that
@@ -384,7 +322,7 @@ pub fn run(
     let t0 = Instant::now();
     let actor_out: Arc<Mutex<Vec<ActorOutput>>> = Arc::default();
     let mut threads = Vec::new();
-    if let Some(args) = workload_args(scenario, &lab.topology, total_ms, opts.seed) {
+    if let Some(args) = workload_args(scenario, &lab.topology, &own, total_ms, opts.seed) {
         let (lab, out) = (lab.clone(), actor_out.clone());
         threads.push(std::thread::spawn(move || {
             let text = lab
@@ -401,6 +339,7 @@ pub fn run(
         if let Some(args) = attacker_args(
             scenario,
             &lab.topology,
+            &own,
             &params,
             span.end_ms - span.start_ms,
             opts.seed,
@@ -558,33 +497,6 @@ mod tests {
         assert_eq!(o.events[0].t_ms, 1300);
         assert_eq!(o.events[1].kind, EventKind::Note);
         assert_eq!(o.done.unwrap()["sent"], 3);
-    }
-
-    #[test]
-    fn attacker_command_carries_the_bounds_and_the_seed() {
-        let cat = Catalogue::builtin();
-        let s = cat.get("rfc5355-2.13-eu-flood").unwrap();
-        let params = s.param_values(&[]).unwrap().into_iter().collect();
-        let a = attacker_args(s, &Topology::default(), &params, 3000, 42).unwrap();
-        let line = a.join(" ");
-        assert!(
-            line.starts_with("attack eu-flood --target 10.1.0.1:3863"),
-            "{line}"
-        );
-        for part in [
-            "--rate 20",
-            "--count 200",
-            "--duration-ms 3000",
-            "--seed 42",
-        ] {
-            assert!(line.contains(part), "{line} lacks {part}");
-        }
-        let e = cat.get("rfc5355-2.5-rogue-enrp").unwrap();
-        let params = e.param_values(&[]).unwrap().into_iter().collect();
-        let line = attacker_args(e, &Topology::default(), &params, 1, 1)
-            .unwrap()
-            .join(" ");
-        assert!(line.contains(&format!(":{ENRP_PORT}")), "{line}");
     }
 
     #[test]

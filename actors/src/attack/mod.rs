@@ -4,6 +4,8 @@
 pub mod eu_flood;
 pub mod hr_flood;
 pub mod reg_flood;
+pub mod rogue_enrp;
+pub mod rogue_registrar;
 
 use std::future::Future;
 use std::net::SocketAddr;

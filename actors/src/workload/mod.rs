@@ -19,7 +19,7 @@ use crate::schedule::{stream, stream_seed};
 #[derive(Clone, Debug, clap::Args)]
 pub struct Common {
     /// Registrar ASAP endpoint IP:PORT, in order of preference; repeat.
-    #[arg(long = "registrar", value_name = "IP:PORT", value_parser = parse_target, required = true)]
+    #[arg(long = "registrar", value_name = "IP:PORT", value_parser = parse_target, required_unless_present = "registrar_urls")]
     pub registrars: Vec<SocketAddr>,
     #[arg(long, value_name = "HANDLE", default_value = "EchoPool")]
     pub pool: String,
@@ -39,6 +39,15 @@ pub struct Common {
     /// The registered (legitimate) PEs: any other PE reached counts as fake.
     #[arg(long = "legit-ids", value_name = "ID,…", value_delimiter = ',', value_parser = parse_pe_id)]
     pub legit_ids: Vec<u32>,
+    /// Further registrars as URLs (`wss://HOST:PORT/asap/N` through the
+    /// gateway, or `sctp://IP:PORT`), after the --registrar ones; repeat.
+    #[arg(long = "registrar-url", value_name = "URL")]
+    pub registrar_urls: Vec<String>,
+    /// Trust only this CA for `wss://` registrars (the lab CA,
+    /// `/share/certs/ca.pem` in the VM): a registrar or gateway whose
+    /// certificate it did not issue is not used.
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// Which PEs are an attacker's.
@@ -69,15 +78,28 @@ pub struct Setup {
     pub sample: Duration,
     pub config: Config,
     pub fakes: FakeSet,
+    /// TLS for `wss://` registrars (`--ca`), else the system's roots.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Common {
-    pub fn setup(&self) -> Setup {
+    /// Every registrar endpoint, in order: the `--registrar` addresses as
+    /// `sctp://`, then the `--registrar-url` ones.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.registrars
+            .iter()
+            .map(|r| format!("sctp://{r}"))
+            .chain(self.registrar_urls.iter().cloned())
+            .collect()
+    }
+
+    pub fn setup(&self) -> anyhow::Result<Setup> {
         let out = Output::new();
         let (b, mut notes) = Bounds::clamp(1.0, 1, self.duration_ms);
+        let endpoints = self.endpoints();
         let n = bounds::clamp_usize(
             "registrars",
-            self.registrars.len(),
+            endpoints.len(),
             bounds::MAX_TARGETS,
             &mut notes,
         );
@@ -96,10 +118,7 @@ impl Common {
             );
         }
         let config = Config {
-            registrars: self.registrars[..n]
-                .iter()
-                .map(|r| format!("sctp://{r}"))
-                .collect(),
+            registrars: endpoints[..n].to_vec(),
             use_announced_registrars: false,
             trace: false,
             // Every resolution asks the registrar (RSPLIB's tools: stale
@@ -108,13 +127,21 @@ impl Common {
             seed: stream_seed(self.seed, stream::POOL_USER),
             ..Config::default()
         };
-        Setup {
+        let tls = match &self.ca {
+            Some(ca) => Some(
+                rserpool_client::tls::client_config(Some(ca))
+                    .map_err(|e| anyhow::anyhow!("--ca {}: {e}", ca.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Setup {
             out,
             duration: b.duration,
             sample: Duration::from_millis(sample),
             config,
             fakes: FakeSet::new(&self.fake_ids, &self.legit_ids),
-        }
+            tls,
+        })
     }
 }
 
@@ -140,6 +167,43 @@ mod tests {
         assert!(!f.is_fake(1));
         assert!(f.is_fake(3));
         assert!(!FakeSet::default().is_fake(3));
+    }
+
+    #[test]
+    fn registrar_addresses_come_first_then_the_urls() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct W {
+            #[command(flatten)]
+            c: Common,
+        }
+        let w = W::try_parse_from([
+            "w",
+            "--registrar",
+            "10.9.0.1:3863",
+            "--registrar",
+            "10.1.0.1:3863",
+            "--registrar-url",
+            "wss://10.0.2.15:8443/asap/1",
+        ])
+        .unwrap();
+        assert_eq!(
+            w.c.endpoints(),
+            [
+                "sctp://10.9.0.1:3863",
+                "sctp://10.1.0.1:3863",
+                "wss://10.0.2.15:8443/asap/1"
+            ]
+        );
+        let s = w.c.setup().unwrap();
+        assert_eq!(s.config.registrars, w.c.endpoints());
+        assert!(s.tls.is_none());
+        // URLs alone are enough; neither is an error.
+        assert!(W::try_parse_from(["w", "--registrar-url", "wss://h:1/asap/1"]).is_ok());
+        assert!(W::try_parse_from(["w"]).is_err());
+        let bad =
+            W::try_parse_from(["w", "--registrar-url", "x", "--ca", "/nonexistent.pem"]).unwrap();
+        assert!(bad.c.setup().is_err(), "an unreadable CA is an error");
     }
 
     #[test]

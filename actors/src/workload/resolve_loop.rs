@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use client_core::pool_user::{Event, PoolUser, RequestId};
 use client_core::wire::PoolHandle;
-use rserpool_client::{Driver, NetConnector};
+use rserpool_client::{Driver, GatewayOptions, NetConnector};
 use tokio::time::Instant;
 
 use super::{p50, Common};
@@ -28,6 +28,48 @@ pub struct Args {
     /// Resolutions per second (0.01 ..= 1000).
     #[arg(long, value_name = "PER_S", default_value_t = 10.0)]
     pub rate: f64,
+    /// Every resolution by a pool user of its own that hunts from the
+    /// first registrar of the list, one at a time (as each run of one of
+    /// RSPLIB's tools does), instead of one pool user that stays with the
+    /// registrar it found: a registrar that comes up first in the list
+    /// (a rogue one) is used from then on.
+    #[arg(long = "fresh-pool-user")]
+    pub fresh_pool_user: bool,
+}
+
+/// How long one fresh pool user may take for its resolution (hunt
+/// included) before it counts as failed.
+pub const FRESH_RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A pool user on the network: SCTP, and `wss://` through the gateway.
+fn driver(config: client_core::pool_user::Config, gateway: GatewayOptions) -> Driver {
+    Driver::new(PoolUser::new(config), Arc::new(NetConnector)).with_gateway(gateway)
+}
+
+/// One fresh pool user's resolution: the first PE's id, or why not.
+async fn resolve_once(
+    config: client_core::pool_user::Config,
+    gateway: GatewayOptions,
+    pool: PoolHandle,
+) -> Result<Option<u32>, String> {
+    let mut d = driver(config, gateway);
+    let now = d.now();
+    let id = d.pool_user().resolve(pool, now);
+    let r = tokio::time::timeout(FRESH_RESOLVE_TIMEOUT, async {
+        loop {
+            match d.next_event().await {
+                Event::Resolved {
+                    request, elements, ..
+                } if request == id => return Ok(elements.first().map(|e| e.id.0)),
+                Event::ResolveFailed { request, error, .. } if request == id => {
+                    return Err(error.to_string())
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    r.unwrap_or_else(|_| Err(format!("no answer within {FRESH_RESOLVE_TIMEOUT:?}")))
 }
 
 #[derive(Default)]
@@ -39,7 +81,7 @@ struct Window {
 }
 
 pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
-    let s = a.common.setup();
+    let s = a.common.setup()?;
     let (b, notes) = Bounds::clamp(a.rate, bounds::MAX_COUNT, a.common.duration_ms);
     for note in notes.into_iter().filter(|n| n.what == "rate") {
         s.out.event(
@@ -48,7 +90,17 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
         );
     }
     let pool = PoolHandle::from(a.common.pool.as_str());
-    let mut driver = Driver::new(PoolUser::new(s.config.clone()), Arc::new(NetConnector));
+    let gateway = GatewayOptions {
+        tls: s.tls.clone(),
+        ..GatewayOptions::default()
+    };
+    let mut driver = driver(s.config.clone(), gateway.clone());
+    let fresh_config = client_core::pool_user::Config {
+        hunt_parallel: 1,
+        ..s.config.clone()
+    };
+    let (fresh_tx, mut fresh_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut fresh_outstanding: HashMap<u64, Instant> = HashMap::new();
     let start = Instant::now();
     let deadline = start + s.duration;
     let mut next_resolve = start;
@@ -62,7 +114,20 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
             _ = stop.wait() => break Reason::Signal,
             _ = tokio::time::sleep_until(next_resolve) => {
                 next_resolve += b.interval();
-                if outstanding.len() < MAX_OUTSTANDING {
+                if a.fresh_pool_user {
+                    if fresh_outstanding.len() < MAX_OUTSTANDING {
+                        fresh_outstanding.insert(sent, Instant::now());
+                        let (tx, cfg, conn, pool, key) =
+                            (fresh_tx.clone(), fresh_config.clone(), gateway.clone(), pool.clone(), sent);
+                        tokio::spawn(async move {
+                            let _ = tx.send((key, resolve_once(cfg, conn, pool).await));
+                        });
+                        sent += 1;
+                    } else {
+                        w.failed += 1;
+                        total_failed += 1;
+                    }
+                } else if outstanding.len() < MAX_OUTSTANDING {
                     let now = driver.now();
                     let id = driver.pool_user().resolve(pool.clone(), now);
                     outstanding.insert(id, Instant::now());
@@ -81,9 +146,29 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
                     "latency_p50_ms" => p50(&mut w.latencies_ms),
                     "hit_fake" => w.hit_fake,
                     "hit_fake_share" => share,
-                    "outstanding" => outstanding.len(),
+                    "outstanding" => outstanding.len() + fresh_outstanding.len(),
                 });
                 w = Window::default();
+            }
+            Some((key, r)) = fresh_rx.recv() => {
+                if let Some(t0) = fresh_outstanding.remove(&key) {
+                    match r {
+                        Ok(first) => {
+                            w.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                            w.ok += 1;
+                            total_ok += 1;
+                            if first.is_some_and(|id| s.fakes.is_fake(id)) {
+                                w.hit_fake += 1;
+                                total_fake += 1;
+                            }
+                        }
+                        Err(e) => {
+                            w.failed += 1;
+                            total_failed += 1;
+                            s.out.event("resolve-failed", e);
+                        }
+                    }
+                }
             }
             ev = driver.next_event() => match ev {
                 Event::Resolved { request, elements, .. } => {

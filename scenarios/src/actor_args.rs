@@ -1,0 +1,263 @@
+//! The command lines of the actors a run starts inside the lab
+//! (`rserpool-actor attack …` / `rserpool-actor workload …`, the actors
+//! crate's CLI): which registrar, PE or address each kind aims at, and what
+//! every actor is told about the lab (its registrars and the lab's own PE
+//! identifiers, so it can tell a fake or rogue PE from a real one).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rserpool_lab::topology::{ATTACKER_ADDRESS, ENRP_PORT};
+use rserpool_lab::Topology;
+
+use crate::catalogue::Scenario;
+use crate::run::SAMPLE_MS;
+
+/// The lab's own PE identifiers as the actors' `--legit-ids` value.
+fn legit_ids(own: &BTreeSet<u32>) -> String {
+    own.iter()
+        .map(|id| format!("0x{id:08x}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The actor command line for the attacker (contract: `rserpool-actor
+/// attack KIND --target … --rate --count --duration-ms --seed`).
+pub fn attacker_args(
+    scenario: &Scenario,
+    topology: &Topology,
+    own: &BTreeSet<u32>,
+    params: &BTreeMap<String, f64>,
+    duration_ms: u64,
+    seed: u64,
+) -> Option<Vec<String>> {
+    let a = scenario.attacker.as_ref()?;
+    let port = if a.target.contains("ENRP") {
+        ENRP_PORT
+    } else {
+        3863
+    };
+    let target = if a.kind == ROGUE_REGISTRAR {
+        // It listens, as a registrar, at the attackers' own address.
+        rogue_registrar_endpoint()
+    } else {
+        format!("{}:{port}", Topology::registrar_address(0))
+    };
+    let mut v = vec![
+        "attack".to_string(),
+        a.kind.clone(),
+        "--target".into(),
+        target,
+    ];
+    let _ = (topology, own);
+    // Kinds that act from the attackers' own lab address (so a lab
+    // allow-list can tell them apart).
+    if a.kind == "rogue-enrp" {
+        v.extend(["--source".into(), ATTACKER_ADDRESS.into()]);
+    }
+    for (name, value) in params {
+        v.push(format!("--{name}"));
+        v.push(format!("{value}"));
+    }
+    v.extend([
+        "--duration-ms".into(),
+        duration_ms.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+        "--pool".into(),
+        scenario.topology.pool.clone(),
+    ]);
+    Some(v)
+}
+
+/// The `rogue-registrar` attacker's kind name.
+pub const ROGUE_REGISTRAR: &str = "rogue-registrar";
+
+/// Where the rogue registrar listens (the attackers' address, ASAP port).
+pub fn rogue_registrar_endpoint() -> String {
+    format!("{ATTACKER_ADDRESS}:3863")
+}
+
+/// The lab CA inside the VM (the gateway's certificate is issued by it).
+pub const LAB_CA_IN_VM: &str = "/share/certs/ca.pem";
+/// The gateway inside the VM, as its certificate names it.
+pub const GATEWAY_IN_VM: &str = "localhost:8443";
+
+/// The workload's command line with every defence off.
+pub fn workload_args(
+    scenario: &Scenario,
+    topology: &Topology,
+    own: &BTreeSet<u32>,
+    duration_ms: u64,
+    seed: u64,
+) -> Option<Vec<String>> {
+    workload_args_with(scenario, topology, own, &BTreeMap::new(), duration_ms, seed)
+}
+
+/// The workload's command line under the run's defence settings. Where the
+/// attacker is a rogue registrar, the workload is told its address first
+/// and each resolution is a fresh pool user's (so it hunts from the top of
+/// the list and uses the rogue registrar once that is up); with
+/// `pool-user-tls-gateway` on, the workload reaches registrars only
+/// through the lab gateway over `wss://` with the lab CA pinned, and the
+/// rogue one is offered the same way (it has no certificate from the lab
+/// CA, so it is never used).
+pub fn workload_args_with(
+    scenario: &Scenario,
+    topology: &Topology,
+    own: &BTreeSet<u32>,
+    defences: &BTreeMap<String, bool>,
+    duration_ms: u64,
+    seed: u64,
+) -> Option<Vec<String>> {
+    let w = scenario.workload.as_ref()?;
+    let mut v = vec!["workload".to_string(), w.kind.clone()];
+    let rogue = scenario
+        .attacker
+        .as_ref()
+        .is_some_and(|a| a.kind == ROGUE_REGISTRAR);
+    let tls = defences.get("pool-user-tls-gateway") == Some(&true);
+    if tls {
+        if rogue {
+            v.push("--registrar-url".into());
+            v.push(format!("wss://{ATTACKER_ADDRESS}:8443/asap/1"));
+        }
+        for i in 0..topology.registrars.len() {
+            v.push("--registrar-url".into());
+            v.push(format!("wss://{GATEWAY_IN_VM}/asap/{}", i + 1));
+        }
+        v.extend(["--ca".into(), LAB_CA_IN_VM.into()]);
+    } else {
+        if rogue {
+            v.extend(["--registrar".into(), rogue_registrar_endpoint()]);
+        }
+        for i in 0..topology.registrars.len() {
+            v.push("--registrar".into());
+            v.push(format!("{}:3863", Topology::registrar_address(i)));
+        }
+    }
+    if rogue {
+        v.push("--fresh-pool-user".into());
+    }
+    v.extend([
+        "--pool".into(),
+        scenario.topology.pool.clone(),
+        "--duration-ms".into(),
+        duration_ms.to_string(),
+        "--sample-ms".into(),
+        SAMPLE_MS.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+    ]);
+    if !own.is_empty() {
+        v.extend(["--legit-ids".into(), legit_ids(own)]);
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Catalogue;
+
+    #[test]
+    fn attacker_command_carries_the_bounds_and_the_seed() {
+        let cat = Catalogue::builtin();
+        let s = cat.get("rfc5355-2.13-eu-flood").unwrap();
+        let params = s.param_values(&[]).unwrap().into_iter().collect();
+        let a =
+            attacker_args(s, &Topology::default(), &BTreeSet::new(), &params, 3000, 42).unwrap();
+        let line = a.join(" ");
+        assert!(
+            line.starts_with("attack eu-flood --target 10.1.0.1:3863"),
+            "{line}"
+        );
+        for part in [
+            "--rate 20",
+            "--count 200",
+            "--duration-ms 3000",
+            "--seed 42",
+        ] {
+            assert!(line.contains(part), "{line} lacks {part}");
+        }
+        let e = cat.get("rfc5355-2.5-rogue-enrp").unwrap();
+        let params = e.param_values(&[]).unwrap().into_iter().collect();
+        let line = attacker_args(e, &Topology::default(), &BTreeSet::new(), &params, 1, 1)
+            .unwrap()
+            .join(" ");
+        assert!(line.contains(&format!(":{ENRP_PORT}")), "{line}");
+        assert!(
+            line.starts_with("attack rogue-enrp --target 10.1.0.1:9901 --source 10.9.0.1"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_workload_is_told_every_registrar_and_the_labs_own_pes() {
+        let cat = Catalogue::builtin();
+        let s = cat.get("rfc5355-2.1-reg-flood").unwrap();
+        let topo = Topology::default();
+        let own: BTreeSet<u32> = [0x10, 0xdead_beef].into();
+        let line = workload_args(s, &topo, &own, 12_000, 7).unwrap().join(" ");
+        assert!(
+            line.starts_with("workload resolve-loop --registrar"),
+            "{line}"
+        );
+        assert_eq!(
+            line.matches("--registrar ").count(),
+            topo.registrars.len(),
+            "{line}"
+        );
+        assert!(line.contains("--legit-ids 0x00000010,0xdeadbeef"), "{line}");
+        assert!(
+            line.contains("--duration-ms 12000 --sample-ms 250 --seed 7"),
+            "{line}"
+        );
+        let none = workload_args(s, &topo, &BTreeSet::new(), 1, 1)
+            .unwrap()
+            .join(" ");
+        assert!(!none.contains("--legit-ids"), "{none}");
+        assert!(!none.contains("--fresh-pool-user"), "{none}");
+    }
+
+    #[test]
+    fn a_rogue_registrar_listens_at_the_attackers_address_and_heads_the_workloads_list() {
+        let cat = Catalogue::builtin();
+        let s = cat.get("rfc5355-2.7-rogue-registrar").unwrap();
+        let topo = Topology::default();
+        let params = s.param_values(&[]).unwrap().into_iter().collect();
+        let a = attacker_args(s, &topo, &BTreeSet::new(), &params, 6000, 1)
+            .unwrap()
+            .join(" ");
+        assert!(
+            a.starts_with("attack rogue-registrar --target 10.9.0.1:3863"),
+            "{a}"
+        );
+        let w = workload_args(s, &topo, &BTreeSet::new(), 12_000, 1)
+            .unwrap()
+            .join(" ");
+        assert!(
+            w.starts_with(
+                "workload resolve-loop --registrar 10.9.0.1:3863 --registrar 10.1.0.1:3863"
+            ),
+            "{w}"
+        );
+        assert!(w.contains("--fresh-pool-user"), "{w}");
+        assert!(!w.contains("wss://"), "{w}");
+        let on: BTreeMap<String, bool> = [("pool-user-tls-gateway".to_string(), true)].into();
+        let w = workload_args_with(s, &topo, &BTreeSet::new(), &on, 12_000, 1)
+            .unwrap()
+            .join(" ");
+        assert!(!w.contains("--registrar "), "no plain SCTP registrar: {w}");
+        assert!(
+            w.contains(
+                "--registrar-url wss://10.9.0.1:8443/asap/1 --registrar-url wss://localhost:8443/asap/1"
+            ),
+            "{w}"
+        );
+        assert_eq!(
+            w.matches("--registrar-url").count(),
+            1 + topo.registrars.len()
+        );
+        assert!(w.contains("--ca /share/certs/ca.pem"), "{w}");
+    }
+}
