@@ -1,7 +1,7 @@
 //! Channels that carry (PPID, message) pairs to a registrar or a pool
 //! element without a gateway: a kernel SCTP association, or an in-process
 //! pair for tests. Gateway channels are the driver's, over
-//! `client_core::gateway_link` ([`crate::gateway`]).
+//! `client_core::gateway_link` ([`crate::Driver`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -253,3 +253,8 @@ impl Client {
         self.driver.next_event().await
     }
 }
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
