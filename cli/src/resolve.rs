@@ -154,8 +154,9 @@ pub fn resolve_error(
     };
     let mut text = format!("resolving {pool}: {error}");
     if matches!(error, ResolveError::NoSuchPool { .. }) {
-        // rserpool-wire §7.3 / lab notes: RSPLIB answers rate-limited
-        // requests exactly like an unknown pool.
+        // RSPLIB answers rate-limited requests exactly like an unknown pool
+        // (docs/rsplib-behaviour.md, "Unknown pool and rate limiting look
+        // the same").
         text.push_str(" — cause 0x0009: unknown pool handle, or the registrar's rate limit refused the request");
     }
     // Each distinct reason once, in the order seen.

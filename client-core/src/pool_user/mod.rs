@@ -13,7 +13,7 @@
 //! [`PoolUser::poll_event`] (application and trace events) and
 //! [`PoolUser::poll_timeout`] (when to call `handle_timeout`).
 //!
-//! Procedures follow RFC 5352 and RSPLIB's behaviour (rserpool-wire.md §5):
+//! Procedures follow RFC 5352 and RSPLIB's behaviour (docs/rsplib-behaviour.md):
 //! registrar hunt (§3.4 of RFC 5352), handle resolution with the PU cache
 //! (§3.5), Endpoint Unreachable (§3.6; rate-limited per RFC 5355 §2.13),
 //! cookies and failover (RFC 5352 §3.9-3.10; RFC 5355 §2.9 notice).
@@ -645,7 +645,7 @@ impl PoolUser {
         }
         while let Some(req) = self.queue.pop_front() {
             // The Items option is RSPLIB's; it sends it only with stale
-            // cache 0 or "all" (rserpool-wire.md §5.3, §6.2 item 7).
+            // cache 0 or "all" (docs/rsplib-behaviour.md, "Handle Resolution and the cache").
             let option = (self.cfg.stale_cache.is_zero()
                 || req.items == consts::HANDLE_RESOLUTION_ITEMS_ALL)
                 .then_some(HandleResolutionOption { items: req.items });
@@ -764,7 +764,7 @@ impl PoolUser {
             if cause == consts::cause_code::UNKNOWN_POOL_HANDLE {
                 req.unknown_answers += 1;
                 // Cause 9 may be a rate limit, not a missing pool: ask
-                // another registrar first (rserpool-wire.md §6.2 item 6).
+                // another registrar first (docs/rsplib-behaviour.md, "Unknown pool and rate limiting look the same").
                 if req.unknown_answers <= self.cfg.unknown_pool_retries
                     && self.usable_registrars(now) > 1
                 {
