@@ -15,7 +15,11 @@ await esbuild.build({
   entryPoints: { app: join(here, "src/main.tsx") },
   bundle: true,
   minify: true,
-  format: "esm",
+  // A classic script (not a module), so that the built page also opens
+  // from disk (file://) to look at saved runs without a lab.
+  format: "iife",
+  // The wasm glue's default module URL (unused: the page passes its own).
+  define: { "import.meta.url": "document.baseURI" },
   target: "es2022",
   jsx: "automatic",
   jsxImportSource: "preact",

@@ -33,6 +33,14 @@ enum AttackKind {
     HrFlood(attack::hr_flood::Args),
     /// Registrations of fake PEs that accept and ignore (RFC 5355 §2.1, §2.2).
     RegFlood(attack::reg_flood::Args),
+    /// Registrations carrying a victim PE's addresses and port (RFC 5355 §2.3).
+    RegSpoof(attack::reg_spoof::Args),
+    /// A victim PE's (de)registration from another association (RFC 5355 §2.8).
+    Replay(attack::replay::Args),
+    /// Endpoint Keep-Alives at a PE, optionally as its home registrar (RFC 5355 §2.14).
+    KaFlood(attack::ka_flood::Args),
+    /// An unauthorised PE that serves echo and records its sessions (RFC 5355 §2.4).
+    RoguePe(attack::rogue_pe::Args),
     /// A rogue ENRP server: Presence, then Handle Updates adding fake PEs (RFC 5355 §2.5).
     RogueEnrp(attack::rogue_enrp::Args),
     /// A rogue registrar answering Handle Resolutions with the attacker's PEs (RFC 5355 §2.7).
@@ -43,6 +51,8 @@ enum AttackKind {
 enum WorkloadKind {
     /// Resolve the pool at a rate.
     ResolveLoop(workload::resolve_loop::Args),
+    /// Hold echo sessions with the pool's PEs, failing over.
+    EchoSessions(workload::echo_sessions::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,11 +74,16 @@ fn main() -> std::process::ExitCode {
                 AttackKind::EuFlood(a) => attack::eu_flood::run(a, stop).await,
                 AttackKind::HrFlood(a) => attack::hr_flood::run(a, stop).await,
                 AttackKind::RegFlood(a) => attack::reg_flood::run(a, stop).await,
+                AttackKind::RegSpoof(a) => attack::reg_spoof::run(a, stop).await,
+                AttackKind::Replay(a) => attack::replay::run(a, stop).await,
+                AttackKind::KaFlood(a) => attack::ka_flood::run(a, stop).await,
+                AttackKind::RoguePe(a) => attack::rogue_pe::run(a, stop).await,
                 AttackKind::RogueEnrp(a) => attack::rogue_enrp::run(a, stop).await,
                 AttackKind::RogueRegistrar(a) => attack::rogue_registrar::run(a, stop).await,
             },
             Command::Workload(k) => match k {
                 WorkloadKind::ResolveLoop(a) => workload::resolve_loop::run(a, stop).await,
+                WorkloadKind::EchoSessions(a) => workload::echo_sessions::run(a, stop).await,
             },
         }
     });

@@ -4,10 +4,11 @@
 use std::net::IpAddr;
 
 use client_core::wire::{
-    consts, AsapMessage, Cookie, Deregistration, EndpointKeepAlive, EndpointKeepAliveAck,
-    EndpointUnreachable, EnrpMessage, HandleResolution, HandleResolutionOption, HandleUpdate,
-    Message, PoolElement, PoolElementId, PoolHandle, Presence, Registration, SelectionPolicy,
-    ServerAnnounce, ServerId, ServerInformation, TransportAddress,
+    consts, AsapMessage, Cookie, Deregistration, DeregistrationResponse, EndpointKeepAlive,
+    EndpointKeepAliveAck, EndpointUnreachable, EnrpMessage, HandleResolution,
+    HandleResolutionOption, HandleTableRequest, HandleUpdate, Message, PoolElement, PoolElementId,
+    PoolHandle, Presence, Registration, RegistrationResponse, SelectionPolicy, ServerAnnounce,
+    ServerId, ServerInformation, TransportAddress,
 };
 
 /// A pool element with an SCTP user transport carrying data and control,
@@ -93,6 +94,26 @@ pub fn cookie_echo(cookie: Vec<u8>) -> Vec<u8> {
     asap(AsapMessage::CookieEcho(Cookie(cookie)))
 }
 
+/// What a registrar answers a PE that registered (accepted).
+pub fn registration_response(pool: &PoolHandle, id: PoolElementId) -> Vec<u8> {
+    asap(AsapMessage::RegistrationResponse(RegistrationResponse {
+        rejected: false,
+        pool_handle: pool.clone(),
+        pe_id: id,
+        error: None,
+    }))
+}
+
+/// What a registrar answers a PE that deregistered (done).
+pub fn deregistration_response(pool: &PoolHandle, id: PoolElementId) -> Vec<u8> {
+    asap(AsapMessage::DeregistrationResponse(
+        DeregistrationResponse {
+            pool_handle: pool.clone(),
+            pe_id: id,
+            error: None,
+        },
+    ))
+}
 /// Handle Update actions (RFC 5353 §2.3.5).
 pub const ADD_PE: u16 = 0;
 pub const DEL_PE: u16 = 1;
@@ -120,6 +141,15 @@ pub fn presence(
             server_id: ServerId(sender),
             transport: TransportAddress::sctp(port, consts::transport_use::DATA_ONLY, addresses),
         }),
+    }))
+}
+
+/// ENRP Handle Table Request for every PE the receiver knows.
+pub fn handle_table_request(server: u32, receiver: u32) -> Vec<u8> {
+    enrp(EnrpMessage::HandleTableRequest(HandleTableRequest {
+        own_children_only: false,
+        sender: ServerId(server),
+        receiver: ServerId(receiver),
     }))
 }
 
@@ -273,6 +303,26 @@ mod tests {
         assert_eq!(
             hex::encode(server_announce(0x1000_0004, vec![])),
             vector("asap-server-announce-1")
+        );
+    }
+
+    #[test]
+    fn registrar_answers_match_captures() {
+        assert_eq!(
+            hex::encode(registration_response(&pool(), PoolElementId(0x0e00_0001))),
+            vector("asap-registration-response-1")
+        );
+        assert_eq!(
+            hex::encode(deregistration_response(&pool(), PoolElementId(0x0e00_0005))),
+            vector("asap-deregistration-response-1")
+        );
+    }
+
+    #[test]
+    fn handle_table_request_matches_capture() {
+        assert_eq!(
+            hex::encode(handle_table_request(0x1000_0001, 0x1000_0002)),
+            vector("enrp-handle-table-request-1")
         );
     }
 

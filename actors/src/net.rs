@@ -84,6 +84,75 @@ pub async fn resolve_all(assoc: &SctpAssociation, pool: &PoolHandle) -> Result<V
     Ok(answer.elements)
 }
 
+/// Every PE of `pool` the registrar at `enrp` (its ENRP endpoint) lists,
+/// with their registrator (ASAP) transports, as RSPLIB's `hsdump` asks:
+/// Presence as server `server` (RSPLIB answers a Handle Table Request
+/// only from a peer it knows), then a Handle Table Request. Only ENRP
+/// carries a PE's ASAP endpoint (RFC 5354 §2.2.8), which is where a PE
+/// accepts its registrar's Endpoint Keep-Alives.
+pub async fn handle_table(
+    enrp: SocketAddr,
+    pool: &PoolHandle,
+    server: u32,
+) -> Result<Vec<PoolElement>> {
+    let assoc = connect(None, enrp).await?;
+    let local = assoc.local_addr()?;
+    let send = |bytes: Vec<u8>| {
+        let assoc = &assoc;
+        async move {
+            assoc
+                .send(consts::PPID_ENRP, 0, &bytes)
+                .await
+                .context("sending ENRP")
+        }
+    };
+    send(messages::presence(
+        server,
+        0,
+        0xffff,
+        false,
+        local.port(),
+        vec![local.ip()],
+    ))
+    .await?;
+    send(messages::handle_table_request(server, 0)).await?;
+    let mut out = Vec::new();
+    // RSPLIB sends at most its -maxelementsperhtrequest PEs per response
+    // and sets M(ore); ask again for the rest (bounded).
+    for _ in 0..64 {
+        let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            loop {
+                let m = assoc.recv().await.context("receiving ENRP")?;
+                if m.ppid != consts::PPID_ENRP {
+                    continue;
+                }
+                if let Ok(d) = wire::decode(Protocol::Enrp, &m.data) {
+                    if let Message::Enrp(wire::EnrpMessage::HandleTableResponse(r)) = d.message {
+                        return Ok::<_, anyhow::Error>(r);
+                    }
+                }
+            }
+        })
+        .await
+        .with_context(|| format!("{enrp}: no Handle Table Response"))??;
+        if r.reject {
+            bail!("{enrp}: the registrar refused the Handle Table Request");
+        }
+        out.extend(
+            r.pools
+                .into_iter()
+                .filter(|p| p.pool_handle == *pool)
+                .flat_map(|p| p.elements),
+        );
+        if !r.more_to_send {
+            break;
+        }
+        send(messages::handle_table_request(server, r.sender.0)).await?;
+    }
+    let _ = assoc.shutdown();
+    Ok(out)
+}
+
 /// A listener on every local address that accepts associations and
 /// discards whatever arrives (RFC 5355 §2.2: PEs that accept and ignore).
 /// Returns the port and a counter of messages discarded.

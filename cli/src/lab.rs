@@ -138,7 +138,7 @@ pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
             let page = ControlOptions {
                 port: page_port,
                 ui_dir: ui_dir.unwrap_or_else(crate::control::default_ui_dir),
-                ..ControlOptions::default()
+                runner: Some(std::sync::Arc::new(crate::control::ScenarioLibrary)),
             };
             up(topology, mode, page, json, out)
         }

@@ -24,7 +24,7 @@ pub enum ScenarioCommand {
     /// Print docs/scenarios.md: a card per scenario, with the figures of
     /// the run records in DIR.
     Docs {
-        /// Directory of run records (`*.json`, schema rserpool-run/1).
+        /// Directory of run records (`*.json`, schema rserpool-run/2).
         #[arg(long, default_value = "docs/runs")]
         runs: PathBuf,
     },

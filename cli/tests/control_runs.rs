@@ -44,14 +44,14 @@ impl ScenarioRunner for Rehearsal {
                 phase: if i < 2 { "baseline" } else { "attack" }.into(),
                 elapsed_ms: i * 20,
                 sample: Some(sample),
-                partial_record: Some(json!({ "schema": "rserpool-run/1", "samples": samples })),
+                partial_record: Some(json!({ "schema": "rserpool-run/2", "samples": samples })),
             });
             std::thread::sleep(Duration::from_millis(20));
         }
         let pcap = self.pcap_dir.join(format!("seed-{}.pcap", request.seed));
         std::fs::write(&pcap, b"\xd4\xc3\xb2\xa1capture")?;
         Ok(RunOutcome {
-            record: json!({ "schema": "rserpool-run/1", "seed": request.seed,
+            record: json!({ "schema": "rserpool-run/2", "seed": request.seed,
                             "samples": samples, "verdict": { "passed": true, "text": "ok" } }),
             pcap: Some(pcap),
         })

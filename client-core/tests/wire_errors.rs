@@ -313,3 +313,69 @@ fn the_same_bytes_mean_different_messages_by_protocol() {
     ));
     assert!(wire::decode(Protocol::Asap, &m).is_err());
 }
+
+/// A Server Announce (server id, then transports) whose one SCTP transport
+/// carries `addresses` (already encoded address parameters).
+fn announce_with_addresses(addresses: &[Vec<u8>]) -> Vec<u8> {
+    let mut value = vec![0, 7, 0, 1];
+    value.extend(addresses.concat());
+    raw::message(
+        consts::asap_type::SERVER_ANNOUNCE,
+        0,
+        &[
+            vec![0, 0, 0, 1],
+            raw::tlv(pt::SCTP_TRANSPORT, &value, None, true),
+        ]
+        .concat(),
+        None,
+    )
+}
+
+#[test]
+fn more_addresses_than_the_limit_are_refused_at_the_first_one_over() {
+    let v4 = |i: u8| raw::tlv(pt::IPV4_ADDRESS, &[10, 0, 0, i], None, true);
+    let limits = DecodeLimits {
+        max_addresses: 3,
+        ..DecodeLimits::default()
+    };
+    let three: Vec<Vec<u8>> = (1..=3).map(v4).collect();
+    assert!(wire::decode_with(Protocol::Asap, &announce_with_addresses(&three), &limits).is_ok());
+    let mut four = three.clone();
+    four.push(raw::tlv(pt::IPV6_ADDRESS, &[0xfe; 16], None, true));
+    let e =
+        wire::decode_with(Protocol::Asap, &announce_with_addresses(&four), &limits).unwrap_err();
+    assert_eq!(e.kind, DecodeErrorKind::TooManyAddresses { max: 3 });
+    // Header 4, server id 4, transport header 4, port and use 4, three
+    // IPv4 parameters of 8 bytes: the fourth address starts at 40.
+    assert_eq!((e.offset, e.parameter), (40, Some(pt::IPV6_ADDRESS)));
+}
+
+#[test]
+fn address_parameters_of_the_wrong_length_are_refused_inside_a_transport() {
+    let good = raw::tlv(pt::IPV4_ADDRESS, &[10, 0, 0, 1], None, true);
+    for (ty, value) in [
+        (pt::IPV4_ADDRESS, vec![10, 0, 0, 2, 0, 0, 0, 0]),
+        (pt::IPV6_ADDRESS, vec![0xfe; 12]),
+    ] {
+        let bad = raw::tlv(ty, &value, None, true);
+        let m = announce_with_addresses(&[good.clone(), bad]);
+        let e = err(&m);
+        assert_eq!(
+            e.kind,
+            DecodeErrorKind::InvalidParameterLength {
+                expected: if ty == pt::IPV4_ADDRESS { 8 } else { 20 },
+                length: 4 + value.len(),
+            },
+            "type {ty:#06x}"
+        );
+        assert_eq!((e.offset, e.parameter), (24, Some(ty)));
+    }
+    // A truncated address parameter (its length runs past the transport).
+    let mut m = announce_with_addresses(&[good.clone(), good]);
+    let at = m.len() - 8 + 2;
+    m[at..at + 2].copy_from_slice(&12u16.to_be_bytes());
+    assert!(matches!(
+        err(&m).kind,
+        DecodeErrorKind::ParameterOverrun { length: 12, .. }
+    ));
+}

@@ -119,6 +119,10 @@ export const api = {
   lab: () => call<LabInfo>("GET", "/api/lab"),
   status: () => call<ProcessStatus[]>("GET", "/api/status"),
   handlespace: () => call<Handlespace>("GET", "/api/handlespace"),
+  scenarios: () => call<unknown>("GET", "/api/scenarios"),
+  startRun: (req: unknown) => call<unknown>("POST", "/api/runs", req),
+  run: (id: string) => call<unknown>("GET", `/api/runs/${encodeURIComponent(id)}`),
+  stopRun: (id: string) => call<unknown>("POST", `/api/runs/${encodeURIComponent(id)}/stop`),
   node: (name: string, action: "kill" | "stop" | "restart") =>
     call<unknown>("POST", `/api/nodes/${encodeURIComponent(name)}/${action}`),
 };

@@ -3,6 +3,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, labKey, subscribe } from "./api";
 import { PoolUserPanel } from "./pooluser";
+import { Scenarios } from "./scenarios";
 import { SequenceChart } from "./seq";
 import { refreshHandlespace, store } from "./store";
 import { Topology } from "./topology";
@@ -22,11 +23,7 @@ async function poll(): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  if (!labKey()) {
-    store.error = "No lab key in the address: open the URL `rserpool lab up` printed (…/#key=…).";
-    store.changed();
-    return;
-  }
+  if (store.offline) return;
   try {
     store.setLab(await api.lab());
   } catch (e) {
@@ -55,7 +52,9 @@ function App() {
     <>
       <header>
         <h1>RSerPool lab</h1>
-        <span data-testid="lab-mode">{store.lab ? `${store.lab.mode} lab` : "connecting…"}</span>
+        <span data-testid="lab-mode">
+          {store.lab ? `${store.lab.mode} lab` : store.offline ? "no lab: saved runs only" : "connecting…"}
+        </span>
       </header>
       {store.error && (
         <p class="error" role="alert">
@@ -67,6 +66,16 @@ function App() {
           <Topology nodes={nodes} />
           <PoolUserPanel />
           <SequenceChart version={v} />
+          <Scenarios online={true} />
+        </main>
+      )}
+      {store.offline && (
+        <main>
+          <p class="hint">
+            No lab key in the address, so no lab: open a saved run below. For the live lab, open the URL{" "}
+            <code>rserpool lab up</code> printed (…/#key=…).
+          </p>
+          <Scenarios online={false} />
         </main>
       )}
     </>
@@ -76,6 +85,9 @@ function App() {
 // The benchmark (bench.mjs) fills the sequence chart through this handle.
 (window as unknown as { __labBench: typeof store }).__labBench = store;
 
+// Without a lab key (a saved page, or the built files opened from disk)
+// there is no lab: only saved runs can be looked at.
+store.offline = !labKey();
 const root = document.getElementById("app");
 if (root) {
   root.textContent = "";

@@ -35,6 +35,13 @@ function poolUser(gateways: string[]): PoolUser {
   return p;
 }
 
+/** This page's pool user, the wasm module loaded on first use. */
+export async function pagePoolUser(): Promise<PoolUser> {
+  ready ??= init({ module_or_path: new URL("rserpool_wasm_bg.wasm", location.href) });
+  await ready;
+  return poolUser(store.lab?.gateway_urls ?? []);
+}
+
 export interface Notice {
   from: string;
   to: string;
@@ -53,11 +60,7 @@ export function PoolUserPanel() {
   const session = useRef<Session | null>(null);
   const [connected, setConnected] = useState<string | null>(null);
 
-  const start = async () => {
-    ready ??= init({ module_or_path: new URL("rserpool_wasm_bg.wasm", location.href) });
-    await ready;
-    return poolUser(gateways);
-  };
+  const start = pagePoolUser;
   const resolve = async () => {
     setStatus(`resolving ${pool}…`);
     try {

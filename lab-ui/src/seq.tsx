@@ -53,6 +53,17 @@ export function SequenceChart({ version }: { version: number }) {
     }
   }, [rows.length, paused]);
 
+  // A scenario run's time cursor: show the messages of that moment.
+  const cursorMs = store.cursor?.t_ms ?? null;
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el || cursorMs === null) return;
+    const i = rows.findIndex((m) => m.t_ms >= cursorMs);
+    follow.current = false;
+    el.scrollTop = Math.max(0, (i < 0 ? rows.length : i) * ROW_H - (VIEW_ROWS / 2) * ROW_H);
+    setTop(el.scrollTop);
+  }, [cursorMs]);
+
   const first = Math.max(0, Math.floor(top / ROW_H));
   const visible = rows.slice(first, first + VIEW_ROWS);
 
@@ -162,6 +173,13 @@ export function SequenceChart({ version }: { version: number }) {
           {rows.length} of {store.msgs.length} messages
         </span>
       </div>
+      {rows.length === 0 && (
+        <p class="hint" data-testid="seq-empty">
+          {store.msgs.length === 0
+            ? "No messages yet. Resolve a pool or open a session in the pool user panel: every ASAP message of this page's pool user, and every message the gateway carries, appears here as an arrow from sender to receiver."
+            : "No message matches these filters."}
+        </p>
+      )}
       <div
         class="seq-view"
         ref={scroller}

@@ -47,6 +47,10 @@ export class Store {
   homeRegistrar: string | null = null;
   sessionPe: string | null = null;
   error: string | null = null;
+  /** No lab to talk to (no key in the address): saved runs only. */
+  offline = false;
+  /** A scenario run's time cursor: a moment (host clock, ms) and the nodes its events named up to then. */
+  cursor: { t_ms: number; nodes: string[] } | null = null;
   private subs = new Set<() => void>();
   private queued = false;
 
@@ -64,6 +68,10 @@ export class Store {
     });
   }
 
+  setCursor(c: { t_ms: number; nodes: string[] } | null): void {
+    this.cursor = c;
+    this.changed();
+  }
   setLab(l: LabInfo): void {
     this.lab = l;
     this.changed();

@@ -7,7 +7,11 @@ import { api } from "./api";
 import { type LabNode, PAGE_PU, store } from "./store";
 
 const W = 760;
-const ROW = { registrar: 50, pe: 170, bottom: 300 };
+const H = 390;
+const ROW = { registrar: 40, pe: 200, bottom: 330 };
+/** Registrars sit on an arc (the middle ones lower), so that no ENRP line
+ * between two of them runs behind a third, as it would on a straight row. */
+const ARC = 70;
 
 function place(nodes: LabNode[]): Map<string, { x: number; y: number }> {
   const pos = new Map<string, { x: number; y: number }>();
@@ -15,10 +19,13 @@ function place(nodes: LabNode[]): Map<string, { x: number; y: number }> {
     list.forEach((n, i) => {
       pos.set(n.name, { x: ((i + 0.5) * W) / list.length, y });
     });
-  spread(
-    nodes.filter((n) => n.kind === "registrar"),
-    ROW.registrar,
-  );
+  const registrars = nodes.filter((n) => n.kind === "registrar");
+  registrars.forEach((n, i) => {
+    pos.set(n.name, {
+      x: ((i + 0.5) * W) / registrars.length,
+      y: ROW.registrar + ARC * Math.sin((Math.PI * (i + 0.5)) / registrars.length),
+    });
+  });
   const pes = nodes.filter((n) => n.kind === "pool-element");
   const pools = [...new Set(pes.map((p) => p.pool ?? ""))].sort();
   const ordered = pools.flatMap((pool) => pes.filter((p) => p.pool === pool));
@@ -39,7 +46,11 @@ export function Topology({ nodes }: { nodes: LabNode[] }) {
   return (
     <section class="panel topology" aria-labelledby="topo-h">
       <h2 id="topo-h">Topology</h2>
-      <svg viewBox={`0 0 ${W} 360`} role="img" aria-label="Lab topology drawing; the list below has the same">
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label="Lab topology drawing; the list below has the same"
+      >
         <title>Lab topology</title>
         {pools.map((pool) => {
           const xs = pes.filter((p) => p.pool === pool).map((p) => pos.get(p.name)?.x ?? 0);
@@ -76,7 +87,7 @@ export function Topology({ nodes }: { nodes: LabNode[] }) {
             // biome-ignore lint/a11y/useSemanticElements: an SVG node cannot be a <button>; the list below has real buttons
             <g
               key={n.name}
-              class={`node ${n.kind} ${n.state}`}
+              class={`node ${n.kind} ${n.state}${store.cursor?.nodes.includes(n.name) ? " at-cursor" : ""}`}
               transform={`translate(${p.x},${p.y})`}
               role="button"
               tabIndex={n.controllable ? 0 : -1}

@@ -158,4 +158,10 @@ export function screenshot(page, name) {
   return page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
+/** A screenshot of one part of the page (for docs/images). */
+export function screenshotOf(locator, name) {
+  mkdirSync(shots, { recursive: true });
+  return locator.screenshot({ path: join(shots, `${name}.png`) });
+}
+
 export { existsSync };

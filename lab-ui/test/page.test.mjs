@@ -4,8 +4,9 @@
 // session's failover shows in the notice panel and the sequence chart.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { openPage, SMALL_TOPOLOGY, screenshot, startLab } from "./lab-harness.mjs";
+import { openPage, SMALL_TOPOLOGY, screenshot, screenshotOf, startLab } from "./lab-harness.mjs";
 
 async function listedNodes(page) {
   return page.$$eval("[data-testid=node-list] tbody tr", (rows) =>
@@ -63,20 +64,36 @@ describe("lab page, two registrars and three PEs in two pools", () => {
 
   test("resolves EchoPool, echoes, and a PE killed from the page fails the session over", async () => {
     const { page, errors } = browser;
-    await page.getByRole("button", { name: "Resolve" }).click();
-    await page.waitForSelector("[data-testid=resolved] tbody tr", { timeout: 30_000 });
-    const resolved = await page.$$eval("[data-testid=resolved] tbody tr td:nth-child(2)", (t) =>
-      t.map((x) => x.textContent),
-    );
-    assert.deepEqual(resolved.sort(), ["pe-east", "pe-west"]);
+    await page.getByRole("button", { name: "Resolve", exact: true }).click();
+    await page
+      .waitForSelector("[data-testid=resolved] tbody tr", { timeout: 60_000 })
+      .catch(async (e) =>
+        assert.fail(`${e.message}; pool user: ${await page.getByTestId("pu-status").textContent()}`),
+      );
+    // Named with their lab process once the handlespace has them.
+    const names = () =>
+      page.$$eval("[data-testid=resolved] tbody tr td:nth-child(2)", (t) =>
+        t.map((x) => x.textContent).sort(),
+      );
+    await page
+      .waitForFunction(
+        () =>
+          [...document.querySelectorAll("[data-testid=resolved] tbody tr td:nth-child(2)")].every(
+            (td) => !td.textContent.startsWith("PE "),
+          ),
+        null,
+        { timeout: 30_000 },
+      )
+      .catch(() => {});
+    assert.deepEqual(await names(), ["pe-east", "pe-west"]);
 
-    await page.getByRole("button", { name: "Open session" }).click();
+    await page.getByRole("button", { name: "Open session", exact: true }).click();
     const serving = page.getByTestId("session-pe");
     await serving.waitFor({ timeout: 30_000 });
     const pe = (await serving.textContent()).replace("serving PE: ", "");
     assert.ok(["pe-east", "pe-west"].includes(pe), `serving ${pe}`);
     await page.getByLabel("echo", { exact: true }).fill("before-kill");
-    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByRole("button", { name: "Send", exact: true }).click();
     await page.waitForFunction(
       () => document.querySelector("[data-testid=echo]")?.textContent.includes("before-kill"),
       null,
@@ -94,7 +111,7 @@ describe("lab page, two registrars and three PEs in two pools", () => {
     });
 
     await page.getByLabel("echo", { exact: true }).fill("after-kill");
-    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByRole("button", { name: "Send", exact: true }).click();
     const notice = page.getByTestId("failover-notices").locator(".notice");
     await notice.first().waitFor({ timeout: 60_000 });
     const text = await notice.first().textContent();
@@ -133,7 +150,7 @@ describe("lab page, two registrars and three PEs in two pools", () => {
   test("narrow window keeps every control reachable", async () => {
     const { page, errors } = browser;
     await page.setViewportSize({ width: 420, height: 800 });
-    await page.getByRole("button", { name: "Resolve" }).focus();
+    await page.getByRole("button", { name: "Resolve", exact: true }).focus();
     await page.keyboard.press("Enter");
     await page.waitForSelector("[data-testid=resolved] tbody tr");
     await screenshot(page, "narrow");
@@ -166,9 +183,126 @@ describe("lab page, default topology", () => {
       nodes.filter((n) => n.kind === "pool-element").map((n) => n.name),
       ["pe-1", "pe-2", "pe-3", "pe-4"],
     );
-    // ENRP peerings arrive from the registrars' Component Status reports.
-    await page.waitForSelector("line.edge.enrp", { state: "attached", timeout: 30_000 });
+    // ENRP peerings arrive from the registrars' Component Status reports:
+    // all three, none of them drawn behind a third registrar.
+    await page.waitForFunction(() => document.querySelectorAll("line.edge.enrp").length === 3, null, {
+      timeout: 30_000,
+    });
+    const crossings = await page.$$eval("svg", ([svg]) => {
+      const centre = (g) =>
+        g
+          .getAttribute("transform")
+          .match(/translate\(([-\d.]+),([-\d.]+)\)/)
+          .slice(1)
+          .map(Number);
+      const regs = [...svg.querySelectorAll("g.node.registrar")].map(centre);
+      const out = [];
+      for (const l of svg.querySelectorAll("line.edge.enrp")) {
+        const [x1, y1, x2, y2] = ["x1", "y1", "x2", "y2"].map((a) => Number(l.getAttribute(a)));
+        for (const [x, y] of regs) {
+          if ((x === x1 && y === y1) || (x === x2 && y === y2)) continue;
+          const t = Math.max(
+            0,
+            Math.min(1, ((x - x1) * (x2 - x1) + (y - y1) * (y2 - y1)) / ((x2 - x1) ** 2 + (y2 - y1) ** 2)),
+          );
+          // A registrar box is 96 × 36: a line closer than 20 to its centre runs behind it.
+          if (Math.hypot(x1 + t * (x2 - x1) - x, y1 + t * (y2 - y1) - y) < 20)
+            out.push([x1, y1, x2, y2, x, y]);
+        }
+      }
+      return out;
+    });
+    assert.deepEqual(crossings, []);
+    // Nothing has been sent yet: the sequence chart says how to fill it.
+    assert.match(await page.getByTestId("seq-empty").textContent(), /Resolve a pool or open a session/);
     await screenshot(page, "topology-default");
+    assert.deepEqual(errors, []);
+  });
+
+  test("a scenario run with the defence off, then on: attack window, harm charts, comparison, download", async () => {
+    const { page, errors } = browser;
+    const card = page.locator('.card[data-scenario="rfc5355-2.13-eu-flood"]');
+    await card.waitFor({ timeout: 20_000 });
+    assert.ok((await page.locator(".card").count()) > 10, "the whole catalogue is shown");
+    await card.click();
+    const runner = page.getByTestId("runner");
+    await runner.getByLabel("seed").fill("7");
+    await runner.getByLabel("duration").selectOption("0.5");
+    await runner.getByRole("checkbox", { name: /maxeurate/ }).check();
+    const link = await runner.getByTestId("permalink").getAttribute("href");
+    assert.match(link, /scenario=rfc5355-2\.13-eu-flood&seed=7&defences=maxeurate&scale=0\.5&run=1/);
+    await runner.getByRole("button", { name: "Run off, then on" }).click();
+    // While the first runs, its chart grows with the attack window shaded.
+    await runner.getByTestId("run-state").filter({ hasText: "running" }).waitFor({ timeout: 30_000 });
+    await runner
+      .locator("[data-testid=run-view] [data-testid=harm-chart] canvas")
+      .waitFor({ timeout: 60_000 });
+    await screenshot(page, "scenario-running");
+    const compare = runner.getByTestId("compare");
+    await compare
+      .waitFor({ timeout: 300_000 })
+      .catch(async (e) =>
+        assert.fail(`${e.message}; ${await runner.getByTestId("run-state").textContent()}`),
+      );
+    const views = runner.getByTestId("run-view");
+    assert.equal(await views.count(), 2);
+    assert.deepEqual(await views.evaluateAll((v) => v.map((x) => x.dataset.defences)), ["", "maxeurate"]);
+    for (const v of await views.all()) {
+      assert.match(await v.getByTestId("attack-window").textContent(), /attack window 1\.5–4\.5 s/);
+      await v.locator("[data-testid=harm-chart] canvas").waitFor();
+      assert.match(await v.locator(".events").textContent(), /attack-start/);
+    }
+    // The expectation's metric, off vs on, in numbers.
+    const row = compare.locator('tr[data-metric="healthy_pes"]');
+    const cells = await row.locator("td").allTextContents();
+    assert.equal(cells.length, 5);
+    assert.ok(
+      !Number.isNaN(Number.parseFloat(cells[1])) && !Number.isNaN(Number.parseFloat(cells[2])),
+      cells.join(" | "),
+    );
+    console.log(`eu-flood seed 7, attack phase healthy_pes: ${cells.join(" | ")}`);
+    // The time cursor moves the topology and the sequence chart with it.
+    await views.first().getByRole("slider", { name: "time cursor" }).fill("2000");
+    assert.match(await views.first().getByTestId("cursor-at").textContent(), /^2\.00 s, attack/);
+    await compare.scrollIntoViewIfNeeded();
+    await screenshot(page, "scenario-compare");
+    await screenshotOf(page.locator(".scenarios .runner"), "scenario-compare-panel");
+    // run.json as downloaded is the run record.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      views.last().getByRole("button", { name: "Download run.json" }).click(),
+    ]);
+    const saved = JSON.parse(readFileSync(await download.path(), "utf8"));
+    assert.equal(saved.schema, "rserpool-run/2");
+    assert.equal(saved.seed, 7);
+    assert.equal(saved.defences.maxeurate, true);
+    assert.ok(saved.samples.length >= 20, `${saved.samples.length} samples`);
+    assert.deepEqual(errors, []);
+  });
+
+  test("the page is the victim of a registration flood: its own resolutions are handed fake PEs", async () => {
+    const { page, errors } = browser;
+    const runner = page.getByTestId("runner");
+    // One run at a time: a run left over is stopped first.
+    const stop = runner.getByRole("button", { name: "Stop", exact: true });
+    if (await stop.isEnabled()) await stop.click();
+    await page.locator('.card[data-scenario="rfc5355-2.1-reg-flood"]').click();
+    await runner.getByLabel("seed").fill("3");
+    await runner.getByLabel("duration").selectOption("0.5");
+    await runner.getByRole("checkbox", { name: /registration-allow-list/ }).uncheck();
+    await runner.getByRole("button", { name: "Run", exact: true }).click({ timeout: 120_000 });
+    const victim = runner.getByTestId("victim");
+    await page.waitForFunction(
+      () => Number(document.querySelector("[data-testid=victim]")?.dataset.fake) > 0,
+      null,
+      { timeout: 120_000 },
+    );
+    assert.match(await victim.textContent(), /of them not a PE of this lab/);
+    await screenshotOf(runner, "scenario-victim");
+    await runner
+      .getByTestId("run-state")
+      .filter({ hasText: /finished|stopped/ })
+      .waitFor({ timeout: 120_000 });
     assert.deepEqual(errors, []);
   });
 });

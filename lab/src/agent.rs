@@ -16,6 +16,10 @@ use anyhow::{Context, Result};
 use crate::proto::{Event, ProcessState, Request, Response, RunState};
 use crate::topology::{ProcessKind, ProcessSpec, Topology};
 
+/// How long a restarted process must live to count as started.
+const RESTART_SETTLE: Duration = Duration::from_millis(1500);
+/// Starts tried by a restart before it gives up.
+const RESTART_TRIES: u32 = 6;
 /// Most bytes of one request line (a hostile client cannot grow memory).
 const MAX_REQUEST: usize = 64 * 1024;
 
@@ -591,16 +595,45 @@ impl Agent {
 
     /// SIGKILL if running, then start with the topology's arguments plus
     /// `extra_args`.
+    ///
+    /// A killed registrar's SCTP endpoint stays bound while the kernel
+    /// shuts its associations down, so the new process can find its port
+    /// in use ("Unable to find suitable SCTP/UDP socket pair: Address
+    /// already in use") and exit at once: a start that ends within
+    /// [`RESTART_SETTLE`] is tried again, [`RESTART_TRIES`] times at most
+    /// (registrars only: they bind fixed ports, the others do not).
     fn restart_with(&self, name: &str, extra_args: Vec<String>) -> Result<()> {
         if self.signal(name, libc::SIGKILL).is_ok() {
             self.wait_exit(name, Duration::from_secs(5));
         }
-        self.lock()
-            .procs
-            .get_mut(name)
-            .with_context(|| format!("no process named {name:?}"))?
-            .extra_args = extra_args;
-        self.start(name)
+        let registrar = {
+            let mut g = self.lock();
+            let p = g
+                .procs
+                .get_mut(name)
+                .with_context(|| format!("no process named {name:?}"))?;
+            p.extra_args = extra_args;
+            p.spec.kind == ProcessKind::Registrar
+        };
+        if !registrar {
+            return self.start(name);
+        }
+        for attempt in 1..=RESTART_TRIES {
+            self.start(name)?;
+            self.wait_exit(name, RESTART_SETTLE);
+            let ended = self
+                .lock()
+                .procs
+                .get(name)
+                .is_some_and(|p| p.child.is_none());
+            if !ended {
+                return Ok(());
+            }
+            if attempt < RESTART_TRIES {
+                std::thread::sleep(RESTART_SETTLE);
+            }
+        }
+        anyhow::bail!("{name} ended right after each of {RESTART_TRIES} starts (see its log)")
     }
 
     fn handle(&self, req: Request) -> Response {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rserpool_lab::topology::{ATTACKER_ADDRESS, ENRP_PORT};
+use rserpool_lab::topology::{ASAP_PORT, ATTACKER_ADDRESS, ENRP_PORT};
 use rserpool_lab::Topology;
 
 use crate::catalogue::Scenario;
@@ -31,23 +31,30 @@ pub fn attacker_args(
     seed: u64,
 ) -> Option<Vec<String>> {
     let a = scenario.attacker.as_ref()?;
-    let port = if a.target.contains("ENRP") {
-        ENRP_PORT
-    } else {
-        3863
-    };
-    let target = if a.kind == ROGUE_REGISTRAR {
+    let asap = |i: usize| format!("{}:{ASAP_PORT}", Topology::registrar_address(i));
+    let enrp = |i: usize| format!("{}:{ENRP_PORT}", Topology::registrar_address(i));
+    // Per kind: its targets and the options that are not catalogue
+    // parameters (those are numbers, appended below).
+    let (targets, options): (Vec<String>, Vec<String>) = match a.kind.as_str() {
+        // The victim PE's ASAP endpoint is in registrar-1's handle table
+        // (ENRP); the actor looks it up and picks the victim by the seed.
+        "ka-flood" => (vec![enrp(0)], vec![]),
+        // The victim's deregistration, from the attacker's association.
+        "replay" => (
+            vec![asap(0)],
+            vec!["--mode".into(), "deregistration".into()],
+        ),
+        "reg-spoof" => (vec![asap(0)], vec![]),
         // It listens, as a registrar, at the attackers' own address.
-        rogue_registrar_endpoint()
-    } else {
-        format!("{}:{port}", Topology::registrar_address(0))
+        ROGUE_REGISTRAR => (vec![rogue_registrar_endpoint()], vec![]),
+        _ if a.target.contains("ENRP") => (vec![enrp(0)], vec![]),
+        _ => (vec![asap(0)], vec![]),
     };
-    let mut v = vec![
-        "attack".to_string(),
-        a.kind.clone(),
-        "--target".into(),
-        target,
-    ];
+    let mut v = vec!["attack".to_string(), a.kind.clone()];
+    for t in targets {
+        v.extend(["--target".into(), t]);
+    }
+    v.extend(options);
     let _ = (topology, own);
     // Kinds that act from the attackers' own lab address (so a lab
     // allow-list can tell them apart).
@@ -187,6 +194,39 @@ mod tests {
         assert!(line.contains(&format!(":{ENRP_PORT}")), "{line}");
         assert!(
             line.starts_with("attack rogue-enrp --target 10.1.0.1:9901 --source 10.9.0.1"),
+            "{line}"
+        );
+    }
+
+    fn attack_line(id: &str) -> String {
+        let cat = Catalogue::builtin();
+        let s = cat.get(id).unwrap();
+        let params = s.param_values(&[]).unwrap().into_iter().collect();
+        attacker_args(s, &Topology::default(), &BTreeSet::new(), &params, 3000, 1)
+            .unwrap()
+            .join(" ")
+    }
+
+    #[test]
+    fn ka_flood_looks_its_victim_up_over_enrp_and_sets_the_home_flag() {
+        let line = attack_line("rfc5355-2.14-ka-flood");
+        assert!(
+            line.starts_with(&format!("attack ka-flood --target 10.1.0.1:{ENRP_PORT}")),
+            "{line}"
+        );
+        assert!(line.contains("--home-flag 1"), "{line}");
+    }
+
+    #[test]
+    fn replay_and_reg_spoof_go_to_registrar_1s_asap_endpoint() {
+        let line = attack_line("rfc5355-2.8-replay");
+        assert!(
+            line.starts_with("attack replay --target 10.1.0.1:3863 --mode deregistration"),
+            "{line}"
+        );
+        let line = attack_line("rfc5355-2.3-reg-spoof");
+        assert!(
+            line.starts_with("attack reg-spoof --target 10.1.0.1:3863 --"),
             "{line}"
         );
     }

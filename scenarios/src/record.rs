@@ -1,4 +1,4 @@
-//! The run record (`rserpool-run/1`): everything one scenario run saw.
+//! The run record (`rserpool-run/2`): everything one scenario run saw.
 //! Written by `rserpool scenario run --out run.json` and served as
 //! `GET /api/runs/ID`; the layout is documented in `docs/run-record.md`.
 
@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{Expectation, PhaseName, Scenario};
+use crate::catalogue::{Expectation, PhaseName, Scenario, Worse};
 
 /// Schema tag of a run record.
-pub const SCHEMA: &str = "rserpool-run/1";
+pub const SCHEMA: &str = "rserpool-run/2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -27,7 +27,12 @@ pub struct RunRecord {
     /// Attacker actions as the actor reported them (reproducible from the
     /// seed): each is the actor's JSON line.
     pub actions: Vec<serde_json::Value>,
+    /// Per phase, every metric's worst value (see [`summarise`]); the
+    /// verdict is judged on it.
     pub summary: BTreeMap<PhaseName, BTreeMap<String, f64>>,
+    /// Per phase, every metric's mean, for context.
+    #[serde(default)]
+    pub means: BTreeMap<PhaseName, BTreeMap<String, f64>>,
     pub verdict: Option<Verdict>,
     /// The command that reproduces this run.
     pub command: String,
@@ -97,18 +102,41 @@ pub struct Verdict {
     pub text: String,
 }
 
-/// The mean of every metric over the samples inside each phase.
+/// Per phase, every metric's worst value among the samples inside it: the
+/// least where lower is worse (`healthy_pes`), the most otherwise (metrics
+/// the scenario does not list count as higher-is-worse). One sample with
+/// a PE evicted is harm, however short; a mean would hide it.
 pub fn summarise(
+    phases: &[PhaseSpan],
+    samples: &[Sample],
+    worse: &BTreeMap<String, Worse>,
+) -> BTreeMap<PhaseName, BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for p in phases {
+        let mut worst: BTreeMap<String, f64> = BTreeMap::new();
+        for s in in_phase(p, samples) {
+            for (k, &v) in &s.values {
+                let lower = worse.get(k) == Some(&Worse::Lower);
+                worst
+                    .entry(k.clone())
+                    .and_modify(|w| *w = if lower { w.min(v) } else { w.max(v) })
+                    .or_insert(v);
+            }
+        }
+        out.insert(p.name, worst);
+    }
+    out
+}
+
+/// Per phase, every metric's mean over the samples inside it.
+pub fn means(
     phases: &[PhaseSpan],
     samples: &[Sample],
 ) -> BTreeMap<PhaseName, BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     for p in phases {
         let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
-        for s in samples
-            .iter()
-            .filter(|s| s.t_ms > p.start_ms && s.t_ms <= p.end_ms)
-        {
+        for s in in_phase(p, samples) {
             for (k, v) in &s.values {
                 let e = sums.entry(k.clone()).or_insert((0.0, 0));
                 e.0 += v;
@@ -123,6 +151,12 @@ pub fn summarise(
         );
     }
     out
+}
+
+fn in_phase<'a>(p: &'a PhaseSpan, samples: &'a [Sample]) -> impl Iterator<Item = &'a Sample> {
+    samples
+        .iter()
+        .filter(|s| s.t_ms > p.start_ms && s.t_ms <= p.end_ms)
 }
 
 /// Holds the run's summary to the scenario's expectation, given which
@@ -184,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn summary_is_the_mean_inside_each_phase_and_the_verdict_follows_the_defence() {
+    fn summary_is_the_worst_value_inside_each_phase_and_the_verdict_follows_the_defence() {
         let phases = [
             PhaseSpan {
                 name: PhaseName::Baseline,
@@ -203,9 +237,16 @@ mod tests {
             sample(750, 3.0),
             sample(1000, 1.0),
         ];
-        let summary = summarise(&phases, &samples);
+        let worse: BTreeMap<String, Worse> = [("healthy_pes".to_string(), Worse::Lower)].into();
+        let summary = summarise(&phases, &samples, &worse);
         assert_eq!(summary[&PhaseName::Baseline]["healthy_pes"], 4.0);
-        assert_eq!(summary[&PhaseName::Attack]["healthy_pes"], 2.0);
+        assert_eq!(summary[&PhaseName::Attack]["healthy_pes"], 1.0);
+        let higher = summarise(&phases, &samples, &BTreeMap::new());
+        assert_eq!(higher[&PhaseName::Attack]["healthy_pes"], 3.0);
+        assert_eq!(
+            means(&phases, &samples)[&PhaseName::Attack]["healthy_pes"],
+            2.0
+        );
         let cat = Catalogue::builtin();
         let e = cat
             .get("rfc5355-2.13-eu-flood")

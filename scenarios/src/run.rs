@@ -7,16 +7,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rserpool_lab::hsdump;
-use rserpool_lab::proto::{Request, Response, RunState};
+use rserpool_lab::proto::{Request, Response, RunState, SpawnOutput};
 use rserpool_lab::topology::{ProcessKind, ENRP_PORT};
 use rserpool_lab::{request_agent, Topology};
 
-use crate::actor_args::{attacker_args, workload_args};
+use crate::actor_args::{attacker_args, workload_args_with};
 use crate::catalogue::{Catalogue, PhaseName, Scenario};
 use crate::record::{
     self, Event, EventKind, PeInfo, PhaseSpan, RegistrarInfo, RunRecord, RunTopology, Sample,
@@ -42,16 +41,25 @@ impl LabHandle {
         }
     }
 
+    fn request(&self, req: Request) -> Result<Response> {
+        request_agent(&self.agent, &self.token, req)
+    }
+
+    /// Sends `req`; anything but `ok` (or a status) is an error.
+    fn ok(&self, req: Request) -> Result<()> {
+        match self.request(req)? {
+            Response::Ok | Response::Status { .. } => Ok(()),
+            Response::Error { message } => bail!("{message}"),
+            other => bail!("unexpected agent answer {other:?}"),
+        }
+    }
+
     fn exec(&self, program: &str, args: &[String], timeout: Duration) -> Result<String> {
-        match request_agent(
-            &self.agent,
-            &self.token,
-            Request::Exec {
-                program: program.into(),
-                args: args.to_vec(),
-                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-            },
-        )? {
+        match self.request(Request::Exec {
+            program: program.into(),
+            args: args.to_vec(),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        })? {
             Response::Exec { stdout, .. } => Ok(stdout),
             Response::Error { message } => bail!("exec {program}: {message}"),
             other => bail!("unexpected agent answer {other:?}"),
@@ -59,16 +67,72 @@ impl LabHandle {
     }
 
     /// Every registrar's handlespace, in topology order (`None` where
-    /// hsdump did not answer).
+    /// hsdump did not answer). The registrars are asked at once, so one
+    /// sample costs one hsdump round trip, not one per registrar.
     pub fn handlespaces(&self) -> Vec<Option<hsdump::Handlespace>> {
-        (0..self.topology.registrars.len())
-            .map(|i| {
-                let ep = format!("{}:{ENRP_PORT}", Topology::registrar_address(i));
-                self.exec("hsdump", &[ep], Duration::from_secs(3))
-                    .ok()
-                    .and_then(|t| hsdump::parse_handlespace(&t))
-            })
-            .collect()
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = (0..self.topology.registrars.len())
+                .map(|i| {
+                    scope.spawn(move || {
+                        let ep = format!("{}:{ENRP_PORT}", Topology::registrar_address(i));
+                        self.exec("hsdump", &[ep], Duration::from_secs(3))
+                            .ok()
+                            .and_then(|t| hsdump::parse_handlespace(&t))
+                    })
+                })
+                .collect();
+            asks.into_iter().map(|h| h.join().ok().flatten()).collect()
+        })
+    }
+
+    /// Pools of the topology that some registrar does not list in full,
+    /// after waiting up to `patience` for them to fill.
+    fn short_pools(&self, patience: Duration) -> Vec<String> {
+        let expected = self.topology.expected_pools();
+        let deadline = Instant::now() + patience;
+        loop {
+            let dumps = self.handlespaces();
+            let short: Vec<String> = expected
+                .iter()
+                .filter(|(pool, n)| {
+                    !dumps.iter().all(|h| {
+                        h.as_ref().is_some_and(|h| {
+                            h.pools.get(*pool).is_some_and(|p| p.elements.len() == **n)
+                        })
+                    })
+                })
+                .map(|(pool, _)| pool.to_string())
+                .collect();
+            if short.is_empty() || Instant::now() > deadline {
+                return short;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn spawn(&self, args: &[String], timeout_ms: u64) -> Result<u64> {
+        match self.request(Request::Spawn {
+            program: "rserpool-actor".into(),
+            args: args.to_vec(),
+            timeout_ms,
+        })? {
+            Response::Spawned { id } => Ok(id),
+            Response::Error { message } => bail!("starting rserpool-actor: {message}"),
+            other => bail!("unexpected agent answer {other:?}"),
+        }
+    }
+
+    fn spawn_output(&self, id: u64, from_line: usize, stop: bool) -> Result<SpawnOutput> {
+        let req = if stop {
+            Request::SpawnStop { id, from_line }
+        } else {
+            Request::SpawnOutput { id, from_line }
+        };
+        match self.request(req)? {
+            Response::SpawnOutput(o) => Ok(o),
+            Response::Error { message } => bail!("actor {id}: {message}"),
+            other => bail!("unexpected agent answer {other:?}"),
+        }
     }
 }
 
@@ -174,58 +238,57 @@ pub fn handlespace_values(
 }
 
 /// Makes every registrar list the same live PEs: starts processes of the
-/// topology that are not running, then waits until the topology is ready.
-/// Returns what it restored.
+/// topology that are not running, waits until the topology is ready, and
+/// where a pool is still short at some registrar (a PE an attack evicted
+/// runs on, but RSPLIB lists it again only at its next registration, which
+/// may be minutes away) restarts that pool's PEs. Returns what it restored.
 pub fn restore(lab: &LabHandle) -> Result<Vec<String>> {
     let mut restored = Vec::new();
-    if let Response::Status { processes, .. } =
-        request_agent(&lab.agent, &lab.token, Request::Status)?
-    {
+    if let Response::Status { processes, .. } = lab.request(Request::Status)? {
         for p in processes.iter().filter(|p| {
             p.state != RunState::Running
                 && matches!(p.kind, ProcessKind::Registrar | ProcessKind::PoolElement)
         }) {
-            request_agent(
-                &lab.agent,
-                &lab.token,
-                Request::Start {
-                    name: p.name.clone(),
-                },
-            )?;
+            lab.ok(Request::Start {
+                name: p.name.clone(),
+            })?;
             restored.push(p.name.clone());
         }
     }
-    match request_agent(
-        &lab.agent,
-        &lab.token,
-        Request::WaitReady { timeout_ms: 30_000 },
-    )? {
+    wait_ready(lab)?;
+    let short = lab.short_pools(Duration::from_secs(5));
+    if short.is_empty() {
+        return Ok(restored);
+    }
+    for pe in lab
+        .topology
+        .pool_elements
+        .iter()
+        .filter(|pe| short.contains(&pe.pool))
+    {
+        lab.ok(Request::Restart {
+            name: pe.name.clone(),
+        })?;
+        restored.push(format!("{} (not listed everywhere)", pe.name));
+    }
+    wait_ready(lab)?;
+    let short = lab.short_pools(Duration::from_secs(30));
+    if !short.is_empty() {
+        bail!(
+            "pools {} are not complete at every registrar 30 s after restarting their PEs",
+            short.join(", ")
+        );
+    }
+    Ok(restored)
+}
+
+fn wait_ready(lab: &LabHandle) -> Result<()> {
+    match lab.request(Request::WaitReady { timeout_ms: 30_000 })? {
         Response::Ok
         | Response::Status {
             ready_after_ms: Some(_),
             ..
-        } => {
-            // The agent's readiness can come before every registrar lists a
-            // restarted PE again: wait for it in hsdump, as samples see it.
-            let expected = lab.topology.expected_pools();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let full = lab.handlespaces().iter().all(|h| {
-                    h.as_ref().is_some_and(|h| {
-                        expected.iter().all(|(pool, n)| {
-                            h.pools.get(pool).is_some_and(|p| p.elements.len() == *n)
-                        })
-                    })
-                });
-                if full {
-                    return Ok(restored);
-                }
-                if Instant::now() > deadline {
-                    bail!("not every registrar lists every PE 30 s after restore");
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
+        } => Ok(()),
         Response::Status { .. } => bail!("topology not healthy 30 s after restore"),
         Response::Error { message } => bail!("topology not healthy after restore: {message}"),
         other => bail!("unexpected agent answer {other:?}"),
@@ -255,9 +318,122 @@ fn rfc3339_now() -> String {
     )
 }
 
+/// The registrar that registrar-option defences are applied to (the
+/// attackers aim at registrar 1, the topology's first).
+const REGISTRAR_UNDER_TEST: &str = "registrar-1";
+
+/// RSPLIB registrar options for the defences that are switched on, and
+/// the names of defences switched on that this runner cannot apply.
+fn registrar_options(scenario: &Scenario, defences: &BTreeMap<String, bool>) -> Vec<String> {
+    let mut v = Vec::new();
+    for d in scenario
+        .defences
+        .iter()
+        .filter(|d| defences.get(&d.name) == Some(&true))
+    {
+        match d.name.as_str() {
+            "maxeurate" => v.push("-maxeurate=1".to_string()),
+            "maxhrrate" => v.push("-maxhrrate=10".to_string()),
+            _ => {}
+        }
+    }
+    v
+}
+
+/// Defences switched on that nothing applies yet: a run with one of them
+/// is refused rather than reported as defended.
+fn unapplied(scenario: &Scenario, defences: &BTreeMap<String, bool>) -> Vec<String> {
+    scenario
+        .defences
+        .iter()
+        .filter(|d| defences.get(&d.name) == Some(&true))
+        // Applied here (registrar options) or by the workload's command
+        // line (actor_args).
+        .filter(|d| {
+            !matches!(
+                d.name.as_str(),
+                "maxeurate" | "maxhrrate" | "pool-user-tls-gateway"
+            )
+        })
+        .map(|d| d.name.clone())
+        .collect()
+}
+
+/// An actor the run started inside the lab, read as it runs.
+struct Actor {
+    id: u64,
+    role: &'static str,
+    /// Run time (ms) at which it was started: its `t_ms` are relative to it.
+    started_ms: u64,
+    next_line: usize,
+    running: bool,
+    out: ActorOutput,
+}
+
+impl Actor {
+    fn start(
+        lab: &LabHandle,
+        role: &'static str,
+        args: &[String],
+        t_ms: u64,
+        limit_ms: u64,
+    ) -> Result<Actor> {
+        Ok(Actor {
+            id: lab.spawn(args, limit_ms)?,
+            role,
+            started_ms: t_ms,
+            next_line: 0,
+            running: true,
+            out: ActorOutput::default(),
+        })
+    }
+
+    /// Reads what it printed since the last call (ending it first when
+    /// `stop`); returns the sample values among the new lines.
+    fn read(&mut self, lab: &LabHandle, stop: bool) -> Result<BTreeMap<String, f64>> {
+        if !self.running {
+            return Ok(BTreeMap::new());
+        }
+        let o = lab.spawn_output(self.id, self.next_line, stop)?;
+        self.next_line = o.next_line;
+        self.running = o.running;
+        let mut new = parse_actor_output(&o.lines.join("\n"), self.started_ms);
+        if !o.running && new.done.is_none() && self.out.done.is_none() {
+            new.events.push(Event {
+                t_ms: self.started_ms,
+                kind: EventKind::Note,
+                node: None,
+                detail: Some(format!(
+                    "{} ended without its last line (code {:?}, signal {:?}): {}",
+                    self.role,
+                    o.code,
+                    o.signal,
+                    o.stderr_tail.join(" | ")
+                )),
+            });
+        }
+        let mut values = BTreeMap::new();
+        for (_, v) in &new.samples {
+            values.extend(v.clone());
+        }
+        self.out.actions.append(&mut new.actions);
+        self.out.events.append(&mut new.events);
+        self.out.samples.append(&mut new.samples);
+        if new.done.is_some() {
+            self.out.done = new.done;
+        }
+        Ok(values)
+    }
+}
+
 /// Runs `scenario` on `lab`. `on_progress` is called after every sample;
-/// setting `stop` ends the run early (the record is still returned, with
-/// the phases cut where it stopped).
+/// setting `stop` ends the run early (the actors are stopped; the record
+/// is still returned, with the phases cut where it stopped).
+///
+/// Every sample is stamped with the run time at which it was taken (its
+/// hsdump was asked), not a planned slot: under load the samples drift
+/// apart rather than lie about when they were seen. Actor sample lines are
+/// merged into the first sample taken after they were read.
 pub fn run(
     lab: &LabHandle,
     scenario: &Scenario,
@@ -279,6 +455,18 @@ pub fn run(
             scenario.command.as_deref().unwrap_or("rserpool probe")
         );
     }
+    let missing = unapplied(scenario, &defences);
+    if !missing.is_empty() {
+        bail!(
+            "the runner cannot apply the defence(s) {} yet; run with {}",
+            missing.join(", "),
+            missing
+                .iter()
+                .map(|d| format!("--defence {d}=off"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     let scale = if opts.phase_scale > 0.0 {
         opts.phase_scale
     } else {
@@ -298,139 +486,71 @@ pub fn run(
             )),
         });
     }
-    let pool = scenario.topology.pool.clone();
-    let own: BTreeSet<u32> = lab
-        .handlespaces()
-        .iter()
-        .flatten()
-        .filter_map(|h| h.pools.get(&pool))
-        .flat_map(|p| p.elements.iter().map(|e| e.id))
-        .collect();
-    let mut spans = Vec::new();
-    let mut t = 0;
-    for p in &phases {
-        spans.push(PhaseSpan {
-            name: p.name,
-            start_ms: t,
-            end_ms: t + p.duration_ms,
-        });
-        t += p.duration_ms;
-    }
-    let total_ms = t;
-    let attack = spans.iter().find(|s| s.name == PhaseName::Attack).copied();
-    let started_at = rfc3339_now();
-    let t0 = Instant::now();
-    let actor_out: Arc<Mutex<Vec<ActorOutput>>> = Arc::default();
-    let mut threads = Vec::new();
-    if let Some(args) = workload_args(scenario, &lab.topology, &own, total_ms, opts.seed) {
-        let (lab, out) = (lab.clone(), actor_out.clone());
-        threads.push(std::thread::spawn(move || {
-            let text = lab
-                .exec(
-                    "rserpool-actor",
-                    &args,
-                    Duration::from_millis(total_ms + 5000),
-                )
-                .unwrap_or_else(|e| format!("workload failed: {e:#}"));
-            out.lock().unwrap().push(parse_actor_output(&text, 0));
-        }));
-    }
-    if let Some(span) = attack {
-        if let Some(args) = attacker_args(
-            scenario,
-            &lab.topology,
-            &own,
-            &params,
-            span.end_ms - span.start_ms,
-            opts.seed,
-        ) {
-            let (lab, out) = (lab.clone(), actor_out.clone());
-            let dur = span.end_ms - span.start_ms;
-            threads.push(std::thread::spawn(move || {
-                let wait = Duration::from_millis(span.start_ms).saturating_sub(t0.elapsed());
-                std::thread::sleep(wait);
-                let start = t0.elapsed().as_millis() as u64;
-                let text = lab
-                    .exec("rserpool-actor", &args, Duration::from_millis(dur + 5000))
-                    .unwrap_or_else(|e| format!("attacker failed: {e:#}"));
-                let mut o = parse_actor_output(&text, start);
-                o.events.insert(
-                    0,
-                    Event {
-                        t_ms: start,
-                        kind: EventKind::AttackStart,
-                        node: None,
-                        detail: Some(args.join(" ")),
-                    },
-                );
-                o.events.push(Event {
-                    t_ms: t0.elapsed().as_millis() as u64,
-                    kind: EventKind::AttackStop,
-                    node: None,
-                    detail: o.done.as_ref().map(|d| d.to_string()),
-                });
-                out.lock().unwrap().push(o);
-            }));
-        }
-    }
-    let mut samples = Vec::new();
-    let mut next = SAMPLE_MS;
-    while next <= total_ms && !stop.load(Ordering::Relaxed) {
-        let wait = Duration::from_millis(next).saturating_sub(t0.elapsed());
-        std::thread::sleep(wait);
-        let values = handlespace_values(&lab.handlespaces(), &pool, &own);
-        let sample = Sample { t_ms: next, values };
-        let phase = spans
-            .iter()
-            .find(|s| next > s.start_ms && next <= s.end_ms)
-            .map_or(PhaseName::Recovery, |s| s.name);
-        on_progress(&Progress {
-            phase,
-            elapsed_ms: t0.elapsed().as_millis() as u64,
-            sample: sample.clone(),
-        });
-        samples.push(sample);
-        next += SAMPLE_MS;
-    }
-    let ended = samples.last().map_or(0, |s| s.t_ms);
-    if ended < total_ms {
-        for s in &mut spans {
-            s.end_ms = s.end_ms.min(ended);
-        }
-        spans.retain(|s| s.start_ms < s.end_ms);
+    // Defences that are RSPLIB registrar options: registrar 1 (where the
+    // attackers aim) restarted with them for the run, plainly after it.
+    let options = registrar_options(scenario, &defences);
+    if !options.is_empty() {
+        lab.ok(Request::RestartWith {
+            name: REGISTRAR_UNDER_TEST.into(),
+            extra_args: options.clone(),
+        })?;
+        restore(lab).context("waiting for the registrar restarted with the defence")?;
         events.push(Event {
-            t_ms: ended,
+            t_ms: 0,
+            kind: EventKind::Note,
+            node: Some(REGISTRAR_UNDER_TEST.into()),
+            detail: Some(format!("restarted with {}", options.join(" "))),
+        });
+    }
+    let started_at = rfc3339_now();
+    let result = measure(
+        lab,
+        scenario,
+        opts,
+        &params,
+        &defences,
+        &phases,
+        &mut events,
+        &mut on_progress,
+        stop,
+    );
+    // Put the lab back for the next run whatever happened: the registrar
+    // without the defence's options, PEs an attack removed listed again.
+    let mut undo = Vec::new();
+    if !options.is_empty() {
+        if let Err(e) = lab.ok(Request::Restart {
+            name: REGISTRAR_UNDER_TEST.into(),
+        }) {
+            undo.push(format!("restarting {REGISTRAR_UNDER_TEST} plainly: {e:#}"));
+        }
+    }
+    let (spans, samples, actions, end_ms) = result?;
+    match restore(lab) {
+        Ok(again) if !again.is_empty() => events.push(Event {
+            t_ms: end_ms,
+            kind: EventKind::Restored,
+            node: None,
+            detail: Some(format!("started again after the run: {}", again.join(", "))),
+        }),
+        Ok(_) => {}
+        Err(e) => undo.push(format!("{e:#}")),
+    }
+    for u in undo {
+        events.push(Event {
+            t_ms: end_ms,
             kind: EventKind::Note,
             node: None,
-            detail: Some("stopped on request".into()),
+            detail: Some(format!("restoring the lab after the run failed: {u}")),
         });
     }
-    for th in threads {
-        let _ = th.join();
-    }
-    let mut actions = Vec::new();
-    for o in std::mem::take(&mut *actor_out.lock().unwrap()) {
-        actions.extend(o.actions);
-        events.extend(o.events);
-        for (t, values) in o.samples {
-            let slot = t.div_ceil(SAMPLE_MS) * SAMPLE_MS;
-            if let Some(s) = samples.iter_mut().find(|s| s.t_ms == slot) {
-                s.values.extend(values);
-            }
-        }
-    }
-    for s in &mut samples {
-        if let (Some(hit), Some(ok)) = (
-            s.values.get("hit_fake").copied(),
-            s.values.get("resolutions_ok").copied(),
-        ) {
-            if ok > 0.0 {
-                s.values.insert("hit_fake_share".into(), hit / ok);
-            }
-        }
-    }
     events.sort_by_key(|e| e.t_ms);
-    let summary = record::summarise(&spans, &samples);
+    let worse = scenario
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.worse))
+        .collect();
+    let summary = record::summarise(&spans, &samples, &worse);
+    let means = record::means(&spans, &samples);
     let verdict = scenario
         .expectation
         .as_ref()
@@ -472,9 +592,168 @@ pub fn run(
         events,
         actions,
         summary,
+        means,
         verdict,
         command: opts.command.clone(),
     })
+}
+
+type Measured = (Vec<PhaseSpan>, Vec<Sample>, Vec<serde_json::Value>, u64);
+
+/// The timed part of a run: actors started and read, samples taken, until
+/// the phases end or `stop` is set.
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    lab: &LabHandle,
+    scenario: &Scenario,
+    opts: &RunOptions,
+    params: &BTreeMap<String, f64>,
+    defences: &BTreeMap<String, bool>,
+    phases: &[crate::catalogue::Phase],
+    events: &mut Vec<Event>,
+    on_progress: &mut impl FnMut(&Progress),
+    stop: &AtomicBool,
+) -> Result<Measured> {
+    let pool = scenario.topology.pool.clone();
+    let own: BTreeSet<u32> = lab
+        .handlespaces()
+        .iter()
+        .flatten()
+        .filter_map(|h| h.pools.get(&pool))
+        .flat_map(|p| p.elements.iter().map(|e| e.id))
+        .collect();
+    let mut spans = Vec::new();
+    let mut t = 0;
+    for p in phases {
+        spans.push(PhaseSpan {
+            name: p.name,
+            start_ms: t,
+            end_ms: t + p.duration_ms,
+        });
+        t += p.duration_ms;
+    }
+    let total_ms = t;
+    let attack = spans.iter().find(|s| s.name == PhaseName::Attack).copied();
+    let t0 = Instant::now();
+    let now = || t0.elapsed().as_millis() as u64;
+    let mut actors: Vec<Actor> = Vec::new();
+    if let Some(args) =
+        workload_args_with(scenario, &lab.topology, &own, defences, total_ms, opts.seed)
+    {
+        actors.push(Actor::start(
+            lab,
+            "workload",
+            &args,
+            now(),
+            total_ms + 5000,
+        )?);
+    }
+    let mut attacker_started = false;
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut next = SAMPLE_MS;
+    let stopped = loop {
+        if stop.load(Ordering::Relaxed) {
+            break true;
+        }
+        let wait = Duration::from_millis(next).saturating_sub(t0.elapsed());
+        std::thread::sleep(wait);
+        if let Some(span) = attack.filter(|s| !attacker_started && now() >= s.start_ms) {
+            attacker_started = true;
+            let start = now();
+            let dur = span.end_ms.saturating_sub(start).max(1);
+            if let Some(args) = attacker_args(scenario, &lab.topology, &own, params, dur, opts.seed)
+            {
+                actors.push(Actor::start(lab, "attacker", &args, start, dur + 5000)?);
+                events.push(Event {
+                    t_ms: start,
+                    kind: EventKind::AttackStart,
+                    node: None,
+                    detail: Some(args.join(" ")),
+                });
+            }
+        }
+        let t_ms = now();
+        let mut values = handlespace_values(&lab.handlespaces(), &pool, &own);
+        for a in &mut actors {
+            values.extend(a.read(lab, false)?);
+        }
+        derive(&mut values);
+        let sample = Sample { t_ms, values };
+        let phase = spans
+            .iter()
+            .find(|s| t_ms > s.start_ms && t_ms <= s.end_ms)
+            .map_or(PhaseName::Recovery, |s| s.name);
+        on_progress(&Progress {
+            phase,
+            elapsed_ms: now(),
+            sample: sample.clone(),
+        });
+        samples.push(sample);
+        if t_ms >= total_ms {
+            break false;
+        }
+        next = (next + SAMPLE_MS)
+            .max(now() + 1)
+            .min(total_ms.max(now() + 1));
+    };
+    let ended = samples.last().map_or(0, |s| s.t_ms);
+    if stopped {
+        for s in &mut spans {
+            s.end_ms = s.end_ms.min(ended);
+        }
+        spans.retain(|s| s.start_ms < s.end_ms);
+        events.push(Event {
+            t_ms: ended,
+            kind: EventKind::Note,
+            node: None,
+            detail: Some("stopped on request".into()),
+        });
+    }
+    // The actors end by themselves at their duration; give them a moment
+    // to print their last line, then stop what still runs.
+    let grace = Instant::now() + Duration::from_secs(3);
+    while !stopped && actors.iter().any(|a| a.running) && Instant::now() < grace {
+        std::thread::sleep(Duration::from_millis(100));
+        for a in &mut actors {
+            let late = a.read(lab, false)?;
+            if let Some(last) = samples.last_mut() {
+                last.values.extend(late);
+            }
+        }
+    }
+    let mut actions = Vec::new();
+    for mut a in actors {
+        a.read(lab, true)?;
+        if a.role == "attacker" {
+            events.push(Event {
+                t_ms: a
+                    .out
+                    .done
+                    .as_ref()
+                    .and_then(|d| d.get("t_ms"))
+                    .and_then(|t| t.as_u64())
+                    .map_or(now(), |t| a.started_ms + t),
+                kind: EventKind::AttackStop,
+                node: None,
+                detail: a.out.done.as_ref().map(|d| d.to_string()),
+            });
+        }
+        actions.append(&mut a.out.actions);
+        events.append(&mut a.out.events);
+    }
+    Ok((spans, samples, actions, now()))
+}
+
+/// Values computed from others in the same sample.
+fn derive(values: &mut BTreeMap<String, f64>) {
+    if let (Some(hit), Some(ok)) = (
+        values.get("hit_fake").copied(),
+        values.get("resolutions_ok").copied(),
+    ) {
+        if ok > 0.0 {
+            values.insert("hit_fake_share".into(), hit / ok);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 # browser tests against live labs of their own in Debian's Chromium
 # (lab-ui/test: a non-default topology and the default one; topology list,
 # pool user session, PE kill from the page, failover notice and sequence
-# chart). Screenshots land in target/lab-ui-screenshots/.
+# chart; a scenario run off then on, compared; the page as a scenario's
+# victim; a saved run replayed from disk without a lab). Screenshots land
+# in target/lab-ui-screenshots/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"

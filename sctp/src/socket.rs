@@ -159,6 +159,11 @@ pub struct SctpAssociation {
     partial: Mutex<Partial>,
     /// A message that arrived while the connect was being finished.
     early: Mutex<Vec<SctpMessage>>,
+    /// The `recvmsg()` buffer, allocated once: a fresh zeroed 64 KiB per
+    /// read (two reads per message: the second one finds nothing) cost
+    /// more than the rest of a resolution under emulation (BENCHMARKS.md,
+    /// "Our pool user against RSPLIB's own").
+    scratch: Mutex<Box<[u8]>>,
     max_message_len: usize,
 }
 
@@ -176,6 +181,7 @@ impl SctpAssociation {
             fd: register(sock)?,
             partial: Mutex::new(Partial::default()),
             early: Mutex::new(Vec::new()),
+            scratch: Mutex::new(vec![0u8; READ_CHUNK].into_boxed_slice()),
             max_message_len: DEFAULT_MAX_MESSAGE_LEN,
         })
     }
@@ -257,7 +263,7 @@ impl SctpAssociation {
                 });
             }
             if ready.is_readable() || ready.is_read_closed() {
-                match recv_piece(self.fd.get_ref()) {
+                match self.recv_piece(self.fd.get_ref()) {
                     Ok(piece) => {
                         let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
                         match reassemble(&mut partial, piece, self.max_message_len) {
@@ -364,7 +370,7 @@ impl SctpAssociation {
         loop {
             let piece = self
                 .fd
-                .async_io(Interest::READABLE, recv_piece)
+                .async_io(Interest::READABLE, |sock| self.recv_piece(sock))
                 .await
                 .map_err(|e| match e.raw_os_error() {
                     Some(libc::ECONNRESET) | Some(libc::ENOTCONN) => {
@@ -428,8 +434,16 @@ struct Piece {
     pub(crate) info: Option<cmsg::RcvInfo>,
 }
 
-fn recv_piece(sock: &Socket) -> io::Result<Piece> {
-    let mut buf = vec![0u8; READ_CHUNK];
+impl SctpAssociation {
+    /// One `recvmsg()` into the association's buffer; the piece gets a copy
+    /// of just the bytes read.
+    fn recv_piece(&self, sock: &Socket) -> io::Result<Piece> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        recv_piece(sock, &mut scratch)
+    }
+}
+
+fn recv_piece(sock: &Socket, buf: &mut [u8]) -> io::Result<Piece> {
     let mut control = ControlBuf::with_capacity(cmsg::rcvinfo_space() * 2);
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -450,9 +464,8 @@ fn recv_piece(sock: &Socket) -> io::Result<Piece> {
         let info = cmsg::decode_rcvinfo(msg.msg_control, msg.msg_controllen as usize);
         (n as usize, msg.msg_flags, info)
     };
-    buf.truncate(n);
     Ok(Piece {
-        bytes: buf,
+        bytes: buf[..n].to_vec(),
         end_of_record: flags & libc::MSG_EOR != 0,
         notification: flags & libc::MSG_NOTIFICATION != 0,
         info,
@@ -482,6 +495,14 @@ fn reassemble(
         partial.data.clear();
         partial.info = None;
         return Err(SctpError::MessageTooLong { max });
+    }
+    if partial.data.is_empty() && piece.end_of_record {
+        // The common case: a whole message in one read.
+        return Ok(Some(Received::Message(SctpMessage {
+            ppid: piece.info.map_or(0, |i| i.ppid),
+            stream: piece.info.map_or(0, |i| i.stream),
+            data: piece.bytes,
+        })));
     }
     if partial.info.is_none() {
         partial.info = piece.info;

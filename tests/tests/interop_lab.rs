@@ -10,6 +10,13 @@ use rserpool_tests::{
     DumpedPool,
 };
 
+/// Tests that take a registrar away (kill, restart with options) take
+/// turns: one's restart of registrar-1 would be another's failover.
+fn registrar_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn hsdump(lab: &rserpool_lab::Lab, i: usize) -> DumpedPool {
     let out = hsdump_text(lab, i).expect("hsdump");
     parse_hsdump(&out, "EchoPool")
@@ -103,6 +110,7 @@ fn killed_pe_disappears_at_every_registrar() {
 /// whole handlespace back over ENRP.
 #[test]
 fn registrar_kill_during_resolutions_fails_over_without_an_error() {
+    let _turn = registrar_turn();
     let lab = lab();
     let (code, lines, text) =
         resolve_loop_with_registrar_kill(&lab, 40, 100, Duration::from_millis(1500));
@@ -656,6 +664,7 @@ fn native_mode_runs_where_the_kernel_has_sctp_and_leaves_nothing_behind() {
 /// registrar lists every PE again.
 #[test]
 fn spawned_process_streams_lines_and_stops_and_registrar_restarts_with_options() {
+    let _turn = registrar_turn();
     let lab = lab();
     let mut p = lab
         .spawn(

@@ -375,8 +375,29 @@ fn component_status_reports_of_every_registrar_and_pe_reach_the_page() {
 fn handlespace_shows_every_pe_at_every_registrar_with_its_process() {
     let lab = lab();
     let page = Page::on(&lab);
-    let (status, h) = page.get("/api/handlespace");
-    assert_eq!(status, 200, "{h}");
+    // A PE killed and restarted by another test of this lab stays listed
+    // (without a process) until the registrars' keep-alive drops it: ask
+    // again until every listed element is a running PE, for up to 60 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let h = loop {
+        let (status, h) = page.get("/api/handlespace");
+        assert_eq!(status, 200, "{h}");
+        let stale = h["registrars"].as_array().is_some_and(|rs| {
+            rs.iter().any(|r| {
+                r["pools"].as_object().is_some_and(|pools| {
+                    pools.values().any(|p| {
+                        p["elements"]
+                            .as_array()
+                            .is_some_and(|es| es.iter().any(|e| e["node"].is_null()))
+                    })
+                })
+            })
+        });
+        if !stale || std::time::Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
     let registrars = h["registrars"].as_array().expect("registrars");
     assert_eq!(registrars.len(), 2);
     for r in registrars {

@@ -33,6 +33,29 @@ pub struct Args {
     pub items: Option<u32>,
 }
 
+/// Interval of the sample lines.
+const SAMPLE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// One sample line from the running totals `(answered, refused)` at the
+/// interval's start and end.
+fn interval_sample(
+    (a0, r0): (u64, u64),
+    (a1, r1): (u64, u64),
+) -> serde_json::Map<String, serde_json::Value> {
+    let (answered, refused) = (a1.saturating_sub(a0), r1.saturating_sub(r0));
+    let mut m = fields! {
+        "attacker_answered" => answered,
+        "attacker_refused" => refused,
+    };
+    if answered + refused > 0 {
+        m.insert(
+            "attacker_answered_share".into(),
+            (answered as f64 / (answered + refused) as f64).into(),
+        );
+    }
+    m
+}
+
 #[derive(Default)]
 struct Answers {
     answered: AtomicU64,
@@ -109,6 +132,25 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             })
         })
         .collect();
+    // Every 250 ms: what the registrar answered in the interval, and the
+    // share answered with PEs (the catalogue's attacker_answered_share).
+    let sampler = {
+        let (answers, out) = (answers.clone(), ctx.out.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SAMPLE);
+            tick.tick().await;
+            let mut last = (0, 0);
+            loop {
+                tick.tick().await;
+                let now = (
+                    answers.answered.load(Ordering::Relaxed),
+                    answers.refused.load(Ordering::Relaxed),
+                );
+                out.sample(interval_sample(last, now));
+                last = now;
+            }
+        })
+    };
     let mut attack = HrFlood {
         assocs,
         message: messages::handle_resolution(&ctx.pool, a.items),
@@ -116,6 +158,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
     let f = super::run_paced(&mut attack, &mut ctx, false).await;
     // Answers still in flight.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    sampler.abort();
     for r in readers {
         r.abort();
     }
@@ -128,4 +171,20 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
         },
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_counts_the_interval_and_its_share_answered_with_pes() {
+        let m = interval_sample((10, 4), (13, 5));
+        assert_eq!(m["attacker_answered"], 3);
+        assert_eq!(m["attacker_refused"], 1);
+        assert_eq!(m["attacker_answered_share"], 0.75);
+        // Nothing came back in the interval: no share (not 0, not NaN).
+        let quiet = interval_sample((13, 5), (13, 5));
+        assert!(!quiet.contains_key("attacker_answered_share"));
+    }
 }

@@ -3,8 +3,12 @@
 
 pub mod eu_flood;
 pub mod hr_flood;
+pub mod ka_flood;
 pub mod reg_flood;
+pub mod reg_spoof;
+pub mod replay;
 pub mod rogue_enrp;
+pub mod rogue_pe;
 pub mod rogue_registrar;
 
 use std::future::Future;
@@ -192,6 +196,34 @@ pub fn done(ctx: &Ctx, f: Finish, mut extra: Map<String, Value>) {
         extra.insert("actions_ended".into(), "count".into());
     }
     ctx.out.done(f.reason, f.sent, extra);
+}
+
+/// Prints a sample line every `every` (at least [`bounds::MIN_SAMPLE_MS`])
+/// with what `values` returns, until the task is aborted: an attacker's
+/// own view of its effect (e.g. keep-alives the victim acknowledged),
+/// which the runner merges into its samples by time.
+pub fn spawn_sampler(
+    out: Output,
+    every_ms: u64,
+    mut values: impl FnMut() -> Map<String, Value> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let every = std::time::Duration::from_millis(every_ms.max(bounds::MIN_SAMPLE_MS));
+    tokio::spawn(async move {
+        let mut next = Instant::now() + every;
+        loop {
+            tokio::time::sleep_until(next).await;
+            next += every;
+            out.sample(values());
+        }
+    })
+}
+
+/// The count since the last call (a per-interval figure from a total).
+pub fn delta(counter: &std::sync::atomic::AtomicU64, last: &mut u64) -> u64 {
+    let now = counter.load(std::sync::atomic::Ordering::Relaxed);
+    let d = now.saturating_sub(*last);
+    *last = now;
+    d
 }
 
 /// `n` distinct items of `from` chosen with `rng` (all of them, shuffled,

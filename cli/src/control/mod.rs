@@ -13,6 +13,7 @@
 mod assets;
 mod events;
 mod handlespace;
+mod library;
 mod nodes;
 mod runs;
 
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use events::PageEvent;
+pub use library::ScenarioLibrary;
 pub use runs::{RunOutcome, RunProgress, RunRequest, ScenarioRunner};
 
 /// The header that carries the run's secret on every `/api` request.

@@ -62,7 +62,7 @@ pub struct RunProgress {
 /// What a finished run leaves.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
-    /// The run record (`rserpool-run/1`, see the scenario documentation).
+    /// The run record (`rserpool-run/2`, see the scenario documentation).
     pub record: Value,
     /// A packet capture of the run, if one was taken.
     pub pcap: Option<PathBuf>,

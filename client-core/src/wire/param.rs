@@ -375,6 +375,11 @@ impl<'a> Reader<'a> {
         self.base + self.pos
     }
 
+    /// Bytes left in the region.
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
     /// Consumes the rest of the region.
     pub fn skip_rest(&mut self) {
         self.pos = self.buf.len();
@@ -409,6 +414,35 @@ impl<'a> Reader<'a> {
     pub fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         let b = self.take(4, field)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The next parameter, if it is an IPv4 (length 8) or IPv6 (length 20)
+    /// address parameter that the general path would accept: the common
+    /// content of a transport parameter, read without building a [`Tlv`].
+    /// Anything else consumes nothing and is `None`, so the general path
+    /// reads it and reports what is wrong with it.
+    fn plain_address(&mut self, limits: &DecodeLimits) -> Option<IpAddr> {
+        if self.depth >= limits.max_depth {
+            return None;
+        }
+        let rest = self.buf.get(self.pos..)?;
+        let header = rest.get(..PARAMETER_HEADER_LEN)?;
+        let ty = u16::from_be_bytes([header[0], header[1]]);
+        let len = u16::from_be_bytes([header[2], header[3]]);
+        // Both lengths are multiples of 4: no padding follows.
+        let a = match (ty, len) {
+            (pt::IPV4_ADDRESS, 8) => {
+                let v = rest.get(4..8)?;
+                IpAddr::V4(Ipv4Addr::new(v[0], v[1], v[2], v[3]))
+            }
+            (pt::IPV6_ADDRESS, 20) => {
+                let v: [u8; 16] = rest.get(4..20)?.try_into().ok()?;
+                ipv6_value(Ipv6Addr::from(v))
+            }
+            _ => return None,
+        };
+        self.pos += usize::from(len);
+        Some(a)
     }
 
     /// Looks at the type of the next parameter without consuming it.
@@ -619,7 +653,11 @@ impl<'a> Reader<'a> {
 
     /// Zero or more pool elements, at most `limits.max_elements`.
     pub fn pool_elements(&mut self, ctx: &mut Ctx<'_>) -> Result<Vec<PoolElement>, DecodeError> {
-        let mut v = Vec::new();
+        // One allocation for the usual response: room for as many elements
+        // as the rest could hold at their smallest (MIN_POOL_ELEMENT_LEN).
+        let mut v = Vec::with_capacity(
+            (self.remaining() / MIN_POOL_ELEMENT_LEN).min(ctx.limits.max_elements),
+        );
         while let Some(t) = self.optional(ctx, pt::POOL_ELEMENT)? {
             if v.len() >= ctx.limits.max_elements {
                 return Err(t.err(K::TooManyElements {
@@ -700,6 +738,11 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The shortest Pool Element parameter: header, identifier, home registrar
+/// and registration life (16 bytes), an SCTP transport with one IPv4 address
+/// (16) and a policy without value words (8).
+const MIN_POOL_ELEMENT_LEN: usize = 40;
+
 fn is_known_type(ty: u16) -> bool {
     (pt::IPV4_ADDRESS..=pt::PE_CHECKSUM).contains(&ty) || ty == pt::HANDLE_RESOLUTION_OPTION
 }
@@ -734,12 +777,26 @@ fn policy_value(t: &Tlv<'_>) -> Result<SelectionPolicy, DecodeError> {
             length: t.value.len(),
         }));
     }
-    let words: Vec<u32> = t
+    let mut words = t
         .value
         .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    let (code, rest) = (words[0], &words[1..]);
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+    let code = words.next().unwrap_or_default();
+    let count = t.value.len() / 4 - 1;
+    // Known policies have at most four value words: read them on the stack
+    // (one allocation less per pool element); only an unknown policy with
+    // more words needs a `Vec`.
+    let mut small = [0u32; 4];
+    let many: Vec<u32>;
+    let rest: &[u32] = if count <= small.len() {
+        for (slot, w) in small.iter_mut().zip(words) {
+            *slot = w;
+        }
+        &small[..count]
+    } else {
+        many = words.collect();
+        &many
+    };
     policy_from_words(code, rest).map_err(|expected| {
         t.err(K::InvalidPolicyLength {
             policy: code,
@@ -757,13 +814,16 @@ fn address_value(t: &Tlv<'_>) -> Result<IpAddr, DecodeError> {
         let v = t.fixed(16)?;
         let mut o = [0u8; 16];
         o.copy_from_slice(v);
-        let a = Ipv6Addr::from(o);
-        // An IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 §2.5.5.2)
-        // and RSPLIB sends it as an IPv4 parameter (rserpool-wire.md §3.2):
-        // return the IPv4 form so that a decoded message re-encodes to the
-        // same meaning and addresses compare equal however they arrived.
-        Ok(a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4))
+        Ok(ipv6_value(Ipv6Addr::from(o)))
     }
+}
+
+/// An IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 §2.5.5.2) and
+/// RSPLIB sends it as an IPv4 parameter (rserpool-wire.md §3.2): return the
+/// IPv4 form so that a decoded message re-encodes to the same meaning and
+/// addresses compare equal however they arrived.
+fn ipv6_value(a: Ipv6Addr) -> IpAddr {
+    a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4)
 }
 
 fn transport_value(t: &Tlv<'_>, ctx: &mut Ctx<'_>) -> Result<TransportAddress, DecodeError> {
@@ -780,12 +840,25 @@ fn transport_value(t: &Tlv<'_>, ctx: &mut Ctx<'_>) -> Result<TransportAddress, D
     } else {
         0
     };
-    let mut addresses = Vec::new();
-    while let Some(a) = r.next_known(ctx, |ty| ty == pt::IPV4_ADDRESS || ty == pt::IPV6_ADDRESS)? {
-        if addresses.len() >= ctx.limits.max_addresses {
-            return Err(a.err(K::TooManyAddresses {
-                max: ctx.limits.max_addresses,
-            }));
+    // One allocation: room for as many addresses as the value could hold
+    // (an IPv4 address parameter, the smallest, takes 8 bytes), within the limit.
+    let max = ctx.limits.max_addresses;
+    let mut addresses = Vec::with_capacity((r.remaining() / 8).min(max));
+    loop {
+        // Well-formed addresses below the limit take the short way; anything
+        // else goes the general way, which reports what is wrong.
+        if addresses.len() < max {
+            if let Some(a) = r.plain_address(ctx.limits) {
+                addresses.push(a);
+                continue;
+            }
+        }
+        let Some(a) = r.next_known(ctx, |ty| ty == pt::IPV4_ADDRESS || ty == pt::IPV6_ADDRESS)?
+        else {
+            break;
+        };
+        if addresses.len() >= max {
+            return Err(a.err(K::TooManyAddresses { max }));
         }
         addresses.push(address_value(&a)?);
     }

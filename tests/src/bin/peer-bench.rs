@@ -96,22 +96,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn ours_resolve(lab: &Lab, n: usize) -> Result<ResolveFigures> {
-    let out = lab.exec(
-        "rserpool",
-        &[
-            "--json",
-            "probe",
-            "resolve-loop",
-            "EchoPool",
-            "--count",
-            &n.to_string(),
-            "--interval",
-            "0",
-            "-r",
-            &format!("sctp://{REGISTRAR}"),
-        ],
-        Duration::from_secs(600),
-    )?;
+    // Into a file, read afterwards: RSPLIB's peer prints once at the end,
+    // and a line per resolution down the agent's pipe would wake the agent
+    // on the lab's one CPU in the middle of the next resolution.
+    let log = "/tmp/peer-ours-resolve.jsonl";
+    let script = format!(
+        "rserpool --json probe resolve-loop EchoPool --count {n} --interval 0 \
+         -r sctp://{REGISTRAR} > {log}; rc=$?; cat {log}; exit $rc"
+    );
+    let out = lab.exec("sh", &["-c", &script], Duration::from_secs(600))?;
     if out.code != Some(0) {
         bail!("our resolve loop failed: {}{}", out.stdout, out.stderr);
     }
