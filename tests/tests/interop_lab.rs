@@ -14,7 +14,8 @@ use rserpool_tests::{
 /// turns: one's restart of registrar-1 would be another's failover.
 fn registrar_turn() -> std::sync::MutexGuard<'static, ()> {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn hsdump(lab: &rserpool_lab::Lab, i: usize) -> DumpedPool {
