@@ -74,6 +74,9 @@ pub enum CaptureError {
         frame: u64,
         reason: String,
     },
+    /// What a message was handed to failed (e.g. writing it out).
+    #[error("writing the decoded messages: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 /// Read every ASAP/ENRP message of a capture file.
@@ -83,7 +86,28 @@ pub fn read_capture(path: &Path) -> Result<CaptureContents, CaptureError> {
         path: shown.clone(),
         source,
     })?;
-    let mut reader = create_reader(1 << 20, file).map_err(|e| CaptureError::NotACapture {
+    let mut messages = Vec::new();
+    let mut contents = stream_capture(&shown, file, |m| {
+        messages.push(m);
+        Ok(())
+    })?;
+    contents.messages = messages;
+    Ok(contents)
+}
+
+/// Reads a capture from `input` (a file, or a pipe such as `tcpdump -w -`)
+/// and hands each ASAP/ENRP message to `each` as soon as its frame is read,
+/// so a live capture is decoded while it runs. `shown` names the input in
+/// errors. The returned counts have no messages (they went to `each`).
+pub fn stream_capture(
+    shown: &str,
+    input: impl std::io::Read + Send,
+    mut each: impl FnMut(CapturedMessage) -> std::io::Result<()>,
+) -> Result<CaptureContents, CaptureError> {
+    let shown = shown.to_string();
+    // A read returns what a pipe holds, so the buffer's size delays
+    // nothing; 1 MiB holds any block.
+    let mut reader = create_reader(1 << 20, input).map_err(|e| CaptureError::NotACapture {
         path: shown.clone(),
         reason: format!("{e:?}"),
     })?;
@@ -119,6 +143,9 @@ pub fn read_capture(path: &Path) -> Result<CaptureContents, CaptureError> {
                     PcapBlockOwned::NG(_) => {}
                 }
                 reader.consume(offset);
+                for m in walker.contents.messages.drain(..) {
+                    each(m).map_err(CaptureError::Output)?;
+                }
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {

@@ -23,7 +23,9 @@ pub struct DecodeArgs {
     /// Treat hex input as ENRP (PPID 12) instead of ASAP (PPID 11).
     #[arg(long)]
     pub enrp: bool,
-    /// Read a pcap/pcapng capture and decode every ASAP/ENRP message in it.
+    /// Read a pcap/pcapng capture and decode every ASAP/ENRP message in it;
+    /// `-` reads standard input as a stream (`tcpdump -w - | rserpool
+    /// decode --pcap -`), each message printed as its frame arrives.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
 }
@@ -187,8 +189,48 @@ pub fn records(args: &DecodeArgs) -> Result<Vec<DecodedRecord>, CliError> {
         .collect()
 }
 
+/// `rserpool decode --pcap`: every message written as soon as it is read
+/// (a file, or standard input for `-`).
+fn stream(path: &std::path::Path, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    let each = |m: CapturedMessage| {
+        let r = DecodedRecord::new(m.protocol, m.bytes.clone(), Some(m));
+        let line = if json { r.json().to_string() } else { r.text() };
+        writeln!(out, "{line}")?;
+        // A pipe reader sees each message at once, not per 8 KiB block.
+        out.flush()
+    };
+    let contents = if path == std::path::Path::new("-") {
+        capture::stream_capture("standard input", std::io::stdin(), each)
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| {
+            CliError::new(
+                ExitStatus::BadInput,
+                anyhow::anyhow!("cannot open {}: {e}", path.display()),
+            )
+        })?;
+        capture::stream_capture(&path.display().to_string(), file, each)
+    };
+    let contents = contents.map_err(|e| {
+        let status = match e {
+            capture::CaptureError::Output(_) => ExitStatus::Failure,
+            _ => ExitStatus::BadInput,
+        };
+        CliError::new(status, e.into())
+    })?;
+    tracing::info!(
+        frames = contents.frames,
+        skipped = contents.skipped_payloads,
+        unsupported = contents.unsupported_frames,
+        "capture read"
+    );
+    Ok(())
+}
+
 /// `rserpool decode`.
 pub fn run(args: &DecodeArgs, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    if let Some(path) = &args.pcap {
+        return stream(path, json, out);
+    }
     let records = records(args)?;
     let mut failed = 0usize;
     for r in &records {

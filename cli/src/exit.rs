@@ -28,11 +28,45 @@ pub enum ExitStatus {
 pub struct CliError {
     pub status: ExitStatus,
     pub error: anyhow::Error,
+    /// Exit with this code instead of `status`'s: `lab exec` passes the
+    /// inner command's exit status through.
+    pub passthrough: Option<u8>,
 }
 
 impl CliError {
     pub fn new(status: ExitStatus, error: anyhow::Error) -> Self {
-        CliError { status, error }
+        CliError {
+            status,
+            error,
+            passthrough: None,
+        }
+    }
+
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.passthrough.unwrap_or(self.status as u8)
+    }
+
+    /// The error as one JSON object (`--json`): its message, exit status,
+    /// the causes below it and, for resolutions, every registrar tried
+    /// with why it failed (the indented `  URL: reason` lines).
+    pub fn to_json(&self) -> serde_json::Value {
+        let text = format!("{:#}", self.error);
+        let mut lines = text.lines();
+        let message = lines.next().unwrap_or_default().to_string();
+        let attempts: Vec<serde_json::Value> = lines
+            .filter_map(|l| l.strip_prefix("  ")?.split_once(": "))
+            .map(|(registrar, error)| serde_json::json!({ "registrar": registrar, "error": error }))
+            .collect();
+        let causes: Vec<String> = self.error.chain().skip(1).map(|c| c.to_string()).collect();
+        serde_json::json!({
+            "error": {
+                "message": message,
+                "exit_status": self.exit_code(),
+                "causes": causes,
+                "attempts": attempts,
+            }
+        })
     }
 }
 

@@ -82,6 +82,17 @@ pub fn current_lab() -> Result<(String, String, rserpool_lab::Topology)> {
     Ok((s.agent, s.token, s.topology.unwrap_or_default()))
 }
 
+/// The running lab's gateway URLs and CA, if a lab is running here (its
+/// `lab up` process alive and not dead): what `resolve` and `session` use
+/// when no registrar is given.
+pub fn running_lab_gateways() -> Option<(Vec<String>, PathBuf)> {
+    let s = load_state().ok()?;
+    // SAFETY: signal 0 only checks that the process exists.
+    let alive = unsafe { libc::kill(i32::try_from(s.pid).ok()?, 0) } == 0;
+    (alive && s.dead.is_none() && !s.gateway_urls.is_empty())
+        .then_some((s.gateway_urls, s.gateway_ca))
+}
+
 fn state_file() -> PathBuf {
     rserpool_lab::image::cache_root().join("current.json")
 }
@@ -117,6 +128,84 @@ fn live_agent(req: Request) -> Result<Response> {
         );
     }
     request_agent(&s.agent, &s.token, req).context("the lab runs but its agent does not answer")
+}
+
+/// `lab exec`'s command ended with this status (passed through as
+/// `rserpool`'s own).
+#[derive(Debug)]
+pub struct InnerExit(pub u8);
+
+impl std::fmt::Display for InnerExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the command exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for InnerExit {}
+
+/// A PE of the running lab as its registrars list it.
+struct ListedPe {
+    id: u32,
+    pool: String,
+    /// Its home registrar's topology name (or identifier).
+    home: String,
+}
+
+/// The running lab's PEs by process name: every registrar's hsdump
+/// (RSPLIB names a PE only by identifier and transport port), joined with
+/// the lab process that holds each port. Empty if the lab cannot tell.
+fn pool_elements_by_name() -> std::collections::HashMap<String, ListedPe> {
+    let mut found = std::collections::HashMap::new();
+    let Ok(s) = load_state() else {
+        return found;
+    };
+    let topology = s.topology.clone().unwrap_or_default();
+    let access = LabAccess {
+        mode: Mode::Vm,
+        topology: topology.clone(),
+        agent: s.agent.clone(),
+        token: s.token.clone(),
+        gateway_urls: s.gateway_urls.clone(),
+    };
+    let Ok(owners) = crate::control::nodes::port_owners(&access) else {
+        return found;
+    };
+    let names = crate::control::nodes::registrar_names(&access);
+    for i in 0..topology.registrars.len() {
+        let Ok(Response::Exec { stdout, .. }) = request_agent(
+            &s.agent,
+            &s.token,
+            Request::Exec {
+                program: "hsdump".into(),
+                args: vec![format!(
+                    "{}:{}",
+                    Topology::registrar_address(i),
+                    rserpool_lab::topology::ENRP_PORT
+                )],
+                timeout_ms: 10_000,
+            },
+        ) else {
+            continue;
+        };
+        let Some(hs) = rserpool_lab::hsdump::parse_handlespace(&stdout) else {
+            continue;
+        };
+        for (pool, p) in hs.pools {
+            for e in p.elements {
+                if let Some(name) = owners.get(&e.port) {
+                    found.entry(name.clone()).or_insert_with(|| ListedPe {
+                        id: e.id,
+                        pool: pool.clone(),
+                        home: names
+                            .get(&e.home)
+                            .cloned()
+                            .unwrap_or_else(|| format!("0x{:08x}", e.home)),
+                    });
+                }
+            }
+        }
+    }
+    found
 }
 
 fn ok(r: Response) -> Result<()> {
@@ -166,19 +255,36 @@ pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
                 processes,
                 ready_after_ms,
             } => {
+                let pes = pool_elements_by_name();
                 if json {
-                    writeln!(out, "{}", serde_json::to_string(&processes)?)?;
+                    // One object per line (docs/cli.md), PEs with what the
+                    // registrars know of them.
+                    for p in processes {
+                        let mut v = serde_json::to_value(&p)?;
+                        if let (Some(pe), serde_json::Value::Object(m)) = (pes.get(&p.name), &mut v)
+                        {
+                            m.insert("pe_id".into(), format!("0x{:08x}", pe.id).into());
+                            m.insert("pool".into(), pe.pool.clone().into());
+                            m.insert("home_registrar".into(), pe.home.clone().into());
+                        }
+                        writeln!(out, "{v}")?;
+                    }
                 } else {
                     if let Some(ms) = ready_after_ms {
                         writeln!(out, "ready {ms} ms after start")?;
                     }
                     for p in processes {
+                        let pe = pes
+                            .get(&p.name)
+                            .map(|pe| format!("0x{:08x} {}", pe.id, pe.pool))
+                            .unwrap_or_default();
                         writeln!(
                             out,
-                            "{:<12} {:<13} {:<11} {}",
+                            "{:<16} {:<13} {:<11} {:<20} {}",
                             p.name,
                             format!("{:?}", p.kind),
                             format!("{:?}", p.state),
+                            pe,
                             p.command
                         )?;
                     }
@@ -202,10 +308,12 @@ pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
             } => {
                 write!(out, "{stdout}")?;
                 eprint!("{stderr}");
-                if code != Some(0) {
-                    bail!("exit status {code:?}");
+                match code {
+                    Some(0) => Ok(()),
+                    // Statuses above 255 do not exist on Unix; clamp.
+                    Some(c) => Err(InnerExit(u8::try_from(c).unwrap_or(255)).into()),
+                    None => bail!("the command was killed (signal or the 60 s timeout)"),
                 }
-                Ok(())
             }
             Response::Error { message } => bail!("{message}"),
             other => bail!("unexpected answer {other:?}"),

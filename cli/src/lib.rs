@@ -59,6 +59,14 @@ pub enum Command {
     /// The RFC 5355 scenario catalogue: list, show, generate its docs.
     #[command(subcommand)]
     Scenario(scenario::ScenarioCommand),
+    /// Print a shell completion script, e.g.
+    /// `rserpool completions bash > /etc/bash_completion.d/rserpool`.
+    Completions {
+        /// bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `rserpool man | man -l -`.
+    Man,
 }
 
 /// Run a parsed command line, writing results to `out`.
@@ -74,14 +82,74 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     }
     match cli.command {
         Command::Decode(args) => decode::run(&args, cli.json, out),
-        Command::Resolve(args) => resolve::run(&args, cli.json, out),
-        Command::Session(args) => session::run(&args, cli.json, out),
+        Command::Resolve(mut args) => {
+            default_registrars(&mut args.registrar, env_var, lab::running_lab_gateways)?;
+            resolve::run(&args, cli.json, out)
+        }
+        Command::Session(mut args) => {
+            default_registrars(&mut args.registrar, env_var, lab::running_lab_gateways)?;
+            session::run(&args, cli.json, out)
+        }
         Command::Probe(cmd) => probe::run(&cmd, cli.json, out),
         Command::Scenario(cmd) => scenario::run(&cmd, cli.json, out),
-        Command::Lab(cmd) => {
-            lab::run(cmd, cli.json, out).map_err(|e| CliError::new(ExitStatus::Failure, e))
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "rserpool", out);
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(out)
+                .map_err(|e| CliError::new(ExitStatus::Failure, e.into()))
+        }
+        Command::Lab(cmd) => lab::run(cmd, cli.json, out).map_err(|e| {
+            let passthrough = e.downcast_ref::<lab::InnerExit>().map(|c| c.0);
+            CliError {
+                passthrough,
+                ..CliError::new(ExitStatus::Failure, e)
+            }
+        }),
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Fills in the registrars and CA nobody gave: `-r`/`--ca` first, then
+/// `RSERPOOL_REGISTRAR` (comma separated) and `RSERPOOL_CA`, then the
+/// running lab (its gateway URLs and its CA, from `current.json`), so that
+/// `rserpool resolve EchoPool` works after `scripts/lab`.
+pub fn default_registrars(
+    r: &mut resolve::RegistrarArgs,
+    env: impl Fn(&str) -> Option<String>,
+    lab: impl FnOnce() -> Option<(Vec<String>, std::path::PathBuf)>,
+) -> Result<(), CliError> {
+    let lab = std::cell::LazyCell::new(lab);
+    if r.registrars.is_empty() {
+        if let Some(v) = env("RSERPOOL_REGISTRAR") {
+            r.registrars = v.split(',').map(|u| u.trim().to_string()).collect();
+        } else if let Some((urls, _)) = &*lab {
+            r.registrars = urls.clone();
+        } else {
+            return Err(CliError::new(
+                ExitStatus::Usage,
+                anyhow::anyhow!(
+                    "no registrar: give -r URL, set RSERPOOL_REGISTRAR, or start the lab (`rserpool lab up`)"
+                ),
+            ));
         }
     }
+    if r.ca.is_none() {
+        r.ca = env("RSERPOOL_CA").map(Into::into).or_else(|| {
+            // The lab's CA only for wss:// registrars (others need none).
+            let wss = r.registrars.iter().any(|u| u.starts_with("wss://"));
+            wss.then(|| lab.as_ref().map(|(_, ca)| ca.clone()))
+                .flatten()
+        });
+    }
+    Ok(())
 }
 
 /// The gateway token set by `--token-file` (see [`set_gateway_token`]).
@@ -126,4 +194,105 @@ pub fn init_logging(verbose: u8) {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn args(registrars: &[&str], ca: Option<&str>) -> resolve::RegistrarArgs {
+        resolve::RegistrarArgs {
+            registrars: registrars.iter().map(|s| s.to_string()).collect(),
+            ca: ca.map(PathBuf::from),
+            connect_timeout: 7500,
+            response_timeout: 3000,
+        }
+    }
+
+    fn lab() -> Option<(Vec<String>, PathBuf)> {
+        Some((
+            vec![
+                "wss://localhost:4443/asap/1".into(),
+                "wss://localhost:4443/asap/2".into(),
+            ],
+            PathBuf::from("/lab/ca.pem"),
+        ))
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn without_registrar_or_ca_the_running_lab_supplies_both() {
+        let mut a = args(&[], None);
+        default_registrars(&mut a, no_env, lab).unwrap();
+        assert_eq!(a.registrars, lab().unwrap().0);
+        assert_eq!(a.ca, Some(PathBuf::from("/lab/ca.pem")));
+    }
+
+    #[test]
+    fn the_environment_comes_before_the_lab_and_flags_before_both() {
+        let env = |k: &str| match k {
+            "RSERPOOL_REGISTRAR" => Some("sctp://10.1.0.1, sctp://10.1.0.2".into()),
+            "RSERPOOL_CA" => Some("/env/ca.pem".into()),
+            _ => None,
+        };
+        let mut a = args(&[], None);
+        default_registrars(&mut a, env, lab).unwrap();
+        assert_eq!(a.registrars, ["sctp://10.1.0.1", "sctp://10.1.0.2"]);
+        assert_eq!(a.ca, Some(PathBuf::from("/env/ca.pem")));
+        let mut a = args(&["wss://gw.example/asap"], Some("/flag/ca.pem"));
+        default_registrars(&mut a, env, lab).unwrap();
+        assert_eq!(a.registrars, ["wss://gw.example/asap"]);
+        assert_eq!(a.ca, Some(PathBuf::from("/flag/ca.pem")));
+    }
+
+    #[test]
+    fn sctp_registrars_get_no_ca_from_the_lab() {
+        let mut a = args(&["sctp://10.1.0.1"], None);
+        default_registrars(&mut a, no_env, lab).unwrap();
+        assert_eq!(a.ca, None);
+    }
+
+    #[test]
+    fn no_registrar_anywhere_is_a_usage_error_that_says_where_one_comes_from() {
+        let mut a = args(&[], None);
+        let e = default_registrars(&mut a, no_env, || None).unwrap_err();
+        assert_eq!(e.status, ExitStatus::Usage);
+        assert!(e.to_string().contains("RSERPOOL_REGISTRAR"), "{e}");
+    }
+
+    #[test]
+    fn errors_as_json_carry_status_and_every_registrar_tried() {
+        let e = CliError::new(
+            ExitStatus::NoRegistrar,
+            anyhow::anyhow!(
+                "resolving EchoPool: no registrar reachable\n  wss://a/asap/1: TLS: UnknownIssuer\n  sctp://10.1.0.9:3863: connection refused"
+            ),
+        );
+        let v = e.to_json();
+        assert_eq!(v["error"]["exit_status"], 10);
+        assert_eq!(
+            v["error"]["message"],
+            "resolving EchoPool: no registrar reachable"
+        );
+        assert_eq!(v["error"]["attempts"][0]["registrar"], "wss://a/asap/1");
+        assert_eq!(v["error"]["attempts"][1]["error"], "connection refused");
+    }
+
+    #[test]
+    fn completions_and_the_man_page_come_from_the_clap_definitions() {
+        for (argv, want) in [
+            (vec!["rserpool", "completions", "bash"], "_rserpool()"),
+            (vec!["rserpool", "man"], ".TH rserpool"),
+        ] {
+            let mut out = Vec::new();
+            run(Cli::parse_from(argv), &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains(want), "{}", &text[..text.len().min(300)]);
+            assert!(text.contains("resolve"), "no resolve subcommand");
+        }
+    }
 }

@@ -24,10 +24,12 @@ use crate::summary;
 pub struct RegistrarArgs {
     /// Registrar to ask: sctp://HOST[,HOST…][:PORT] (ASAP port 3863 by
     /// default) or wss://… through the gateway. Repeat to give fallbacks;
-    /// they are tried in order.
-    #[arg(long = "registrar", short = 'r', value_name = "URL", required = true)]
+    /// they are tried in order. Default: `RSERPOOL_REGISTRAR` (comma
+    /// separated), else the running lab's gateways.
+    #[arg(long = "registrar", short = 'r', value_name = "URL")]
     pub registrars: Vec<String>,
     /// PEM file of the CA that signed the gateway's certificate (wss://).
+    /// Default: `RSERPOOL_CA`, else the running lab's CA.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// Milliseconds to wait for a registrar association (RSPLIB's registrar

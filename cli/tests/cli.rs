@@ -2,9 +2,17 @@
 
 use std::process::{Command, Output};
 
+/// Runs `rserpool` with no lab to find and no registrar in the environment
+/// (a lab running on this machine must not answer these tests).
 fn rserpool(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rserpool"))
         .args(args)
+        .env(
+            "RSERPOOL_LAB_CACHE",
+            std::env::temp_dir().join("rserpool-cli-tests-no-lab"),
+        )
+        .env_remove("RSERPOOL_REGISTRAR")
+        .env_remove("RSERPOOL_CA")
         .output()
         .expect("run rserpool")
 }
@@ -94,13 +102,6 @@ fn decode_without_input_is_a_usage_error() {
 }
 
 #[test]
-fn resolve_requires_a_registrar() {
-    let o = rserpool(&["resolve", "EchoPool"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--registrar"));
-}
-
-#[test]
 fn resolve_refuses_unknown_url_schemes_before_connecting() {
     let o = rserpool(&[
         "resolve",
@@ -177,6 +178,7 @@ fn registrar_flag_takes_one_url_so_the_pool_may_follow_it() {
 
 #[test]
 fn session_requires_pool_and_registrar() {
+    // No -r and no lab running: a usage error.
     assert_eq!(rserpool(&["session", "EchoPool"]).status.code(), Some(2));
     assert_eq!(
         rserpool(&["session", "-r", "sctp://10.1.0.1"])
@@ -272,5 +274,111 @@ fn lab_status_reports_a_dead_lab_as_dead() {
         "{}",
         stderr(&o)
     );
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+/// A shared capture (`$RSERPOOL_SHARED/captures`, else `../shared`).
+fn capture(name: &str) -> std::path::PathBuf {
+    std::env::var_os("RSERPOOL_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+        })
+        .join("captures")
+        .join(name)
+}
+
+/// `decode --pcap -` reads standard input as a stream (issue 14: it could
+/// read only files): the first message is printed while the capture is
+/// still arriving, and the whole output is what the file gives.
+#[test]
+fn decode_pcap_from_standard_input_prints_messages_as_frames_arrive() {
+    use std::io::{BufRead, Write};
+    let path = capture("04-pu-echo-failover.pcap");
+    let bytes = std::fs::read(&path).unwrap();
+    let from_file = stdout(&rserpool(&["decode", "--pcap", path.to_str().unwrap()]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rserpool"))
+        .args(["decode", "--pcap", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Two writes: pcap-parser reads twice before it parses the first
+    // frame (as `tcpdump -w -` writes the header, then each packet).
+    let half = bytes.len() / 2;
+    stdin.write_all(&bytes[..half]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stdin.write_all(&bytes[half..half + 16]).unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    // Half the capture given, stdin still open: the first line is out.
+    let first = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("no message printed before the end of the stream");
+    stdin.write_all(&bytes[half + 16..]).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let mut streamed = vec![first];
+    streamed.extend(rx.iter());
+    assert_eq!(streamed, from_file.lines().collect::<Vec<_>>());
+}
+
+/// ENRP decodes showed pool handles as byte arrays in JSON.
+#[test]
+fn json_shows_pool_handles_as_text_in_enrp_messages_too() {
+    let path = capture("02-enrp-startup-registration.pcap");
+    let o = rserpool(&["decode", "--json", "--pcap", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains("\"pool_handle\":["), "{out}");
+    let enrp_with_handle = out
+        .lines()
+        .filter(|l| l.contains("\"protocol\":\"enrp\""))
+        .filter(|l| l.contains("\"pool_handle\":\"EchoPool\""))
+        .count();
+    assert!(
+        enrp_with_handle > 0,
+        "no ENRP message with a text pool handle:\n{out}"
+    );
+}
+
+/// Without `-r` and no lab running: a usage error that says where a
+/// registrar comes from; under `--json` it is a JSON object on stdout.
+#[test]
+fn without_a_registrar_or_a_lab_the_error_says_where_one_comes_from_as_json_too() {
+    let cache = std::env::temp_dir().join(format!("rserpool-no-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&cache).unwrap();
+    let run = |json: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rserpool"));
+        if json {
+            c.arg("--json");
+        }
+        c.args(["resolve", "EchoPool"])
+            .env("RSERPOOL_LAB_CACHE", &cache)
+            .env_remove("RSERPOOL_REGISTRAR")
+            .env_remove("RSERPOOL_CA")
+            .output()
+            .unwrap()
+    };
+    let o = run(false);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("RSERPOOL_REGISTRAR"), "{}", stderr(&o));
+    let o = run(true);
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value =
+        serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    assert_eq!(v["error"]["exit_status"], 2);
+    assert!(v["error"]["message"].as_str().unwrap().contains("lab up"));
+    assert_eq!(stderr(&o), "");
     let _ = std::fs::remove_dir_all(&cache);
 }

@@ -148,6 +148,30 @@ enum Command {
         #[arg(short, default_value_t = 500)]
         n: usize,
     },
+    /// The capacity bench (run beside the gateway, e.g. by `lab-bench
+    /// --capacity`): idle sessions in steps, the gateway's memory and
+    /// descriptors at each, whether a fresh session still resolves, and its
+    /// CPU while connections beyond its cap keep arriving. JSON lines.
+    BenchCapacity {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long, default_value = "EchoPool")]
+        pool: String,
+        /// The gateway's process id (its /proc entry is read).
+        #[arg(long)]
+        pid: u32,
+        /// Session counts to reach, in order.
+        #[arg(long, value_delimiter = ',', default_values_t = [100, 500, 1000, 2000, 5000, 10000])]
+        steps: Vec<usize>,
+        /// Handshakes at a time while filling a step.
+        #[arg(long, default_value_t = 32)]
+        parallel: usize,
+        /// Connection attempts per second beyond the last step's sessions.
+        #[arg(long, default_value_t = 200)]
+        refusals_per_second: u32,
+    },
 }
 
 fn parse_route(s: &str) -> Result<Route> {
@@ -198,6 +222,48 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&r)?);
             return Ok(());
         }
+        #[cfg(target_os = "linux")]
+        Some(Command::BenchCapacity {
+            url,
+            ca,
+            pool,
+            pid,
+            steps,
+            parallel,
+            refusals_per_second,
+        }) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            return rt.block_on(async {
+                use rserpool_gateway::bench;
+                let print = |s: &bench::CapacityStep| {
+                    println!("{}", serde_json::to_string(s).unwrap_or_default())
+                };
+                let (steps, held) =
+                    bench::capacity(&url, &ca, &pool, pid, &steps, parallel, print).await?;
+                let window = std::time::Duration::from_secs(5);
+                let (cpu, refused) =
+                    bench::cpu_under_refusals(&url, &ca, pid, refusals_per_second, window).await?;
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "refusals": {
+                            "sessions_held": held.len(),
+                            "steps": steps.len(),
+                            "attempts_per_second": refusals_per_second,
+                            "window_s": window.as_secs(),
+                            "failed_attempts": refused,
+                            "gateway_cpu_percent": cpu,
+                        }
+                    })
+                );
+                drop(held);
+                Ok(())
+            });
+        }
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::BenchCapacity { .. }) => anyhow::bail!("bench-capacity reads /proc (Linux)"),
         None => {}
     }
     let mut cfg = match &args.config {

@@ -30,6 +30,9 @@ pub struct Metrics {
     pub handshakes_failed: Counter,
     pub messages_from_client: Counter,
     pub messages_to_client: Counter,
+    /// Registrar associations reopened after the registrar shut an idle
+    /// one down (RSPLIB's autoclose).
+    pub registrar_reopened: Counter,
     notices: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -88,6 +91,12 @@ impl Metrics {
             "Messages forwarded to clients.",
             "counter",
             self.messages_to_client.get(),
+        );
+        one(
+            "rserpool_gateway_registrar_reopened_total",
+            "Registrar associations reopened after the registrar shut an idle one down (autoclose).",
+            "counter",
+            self.registrar_reopened.get(),
         );
         s.push_str("# HELP rserpool_gateway_notices_total Notices sent to clients, refusals included.\n# TYPE rserpool_gateway_notices_total counter\n");
         for (code, v) in self

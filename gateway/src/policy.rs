@@ -18,7 +18,10 @@
 //!   so that many sessions together cannot reach RSPLIB's
 //!   `-maxbadpereports` (3) faster than that budget allows;
 //! - rate limits per session for Handle Resolution and Endpoint
-//!   Unreachable, and a size limit per frame.
+//!   Unreachable, and a size limit per frame;
+//! - the registrar association outlives RSPLIB's autoclose: a graceful
+//!   shutdown of an idle association is answered by reopening it, not by
+//!   `registrar-lost` ([`SessionPolicy::on_registrar_closed`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -139,7 +142,30 @@ pub struct SessionPolicy {
     opening: HashMap<u16, u32>,
     /// Last forwarded report per PE on this session.
     reported: HashMap<u32, Duration>,
+    /// Handle Resolutions forwarded and not answered yet.
+    resolutions_pending: usize,
+    /// When the current registrar association was opened.
+    registrar_since: Duration,
 }
+
+/// What the session does when its registrar association ends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegistrarClosed {
+    /// Open a new association to the same registrar and tell the client
+    /// nothing: the registrar shut an idle association down (RSPLIB closes
+    /// ASAP associations idle for its `-autoclosetimeout`, 300 s by
+    /// default), which is no failure of the registrar. If the new
+    /// association cannot be opened, that is `registrar-lost`.
+    Reopen,
+    /// Tell the client `registrar-lost` and close the WebSocket (1011):
+    /// the association was aborted or lost, a Handle Resolution was
+    /// waiting for its answer, or the association had only just opened
+    /// (no reopening loop against a registrar that shuts every one down).
+    Lost,
+}
+
+/// An association younger than this that is shut down is not reopened.
+pub const REGISTRAR_REOPEN_MIN_AGE: Duration = Duration::from_secs(1);
 
 impl SessionPolicy {
     pub fn new(limits: &Limits) -> Self {
@@ -153,6 +179,27 @@ impl SessionPolicy {
             sessions: HashMap::new(),
             opening: HashMap::new(),
             reported: HashMap::new(),
+            resolutions_pending: 0,
+            registrar_since: Duration::ZERO,
+        }
+    }
+
+    /// The registrar association is up (first or reopened) at `now`.
+    pub fn registrar_opened(&mut self, now: Duration) {
+        self.registrar_since = now;
+        self.resolutions_pending = 0;
+    }
+
+    /// The registrar association ended at `now`: `graceful` when the
+    /// registrar shut it down (SCTP SHUTDOWN), not when it was aborted or
+    /// lost.
+    pub fn on_registrar_closed(&mut self, graceful: bool, now: Duration) -> RegistrarClosed {
+        let idle = self.resolutions_pending == 0;
+        let aged = now.saturating_sub(self.registrar_since) >= REGISTRAR_REOPEN_MIN_AGE;
+        if graceful && idle && aged {
+            RegistrarClosed::Reopen
+        } else {
+            RegistrarClosed::Lost
         }
     }
 
@@ -236,6 +283,7 @@ impl SessionPolicy {
                 if !self.hr_limit.try_acquire(now) {
                     return refuse(ch, NoticeCode::RateLimited, "Handle Resolution rate limit");
                 }
+                self.resolutions_pending += 1;
             }
             Message::Asap(AsapMessage::EndpointUnreachable(eu)) => {
                 let id = eu.pe_id.0;
@@ -402,6 +450,7 @@ impl SessionPolicy {
         }
         let message = wire::decode(Protocol::Asap, data).ok()?.message;
         if let Message::Asap(AsapMessage::HandleResolutionResponse(h)) = &message {
+            self.resolutions_pending = self.resolutions_pending.saturating_sub(1);
             for pe in &h.elements {
                 self.resolved.insert(pe.id.0, pe.clone());
             }
@@ -492,6 +541,64 @@ mod tests {
     fn policy() -> (SessionPolicy, ReportBudget) {
         let l = Limits::default();
         (SessionPolicy::new(&l), ReportBudget::from_limits(&l))
+    }
+
+    fn hr() -> Vec<u8> {
+        registrar_frame(AsapMessage::HandleResolution(HandleResolution {
+            pool_handle: PoolHandle(POOL.to_vec()),
+            option: None,
+        }))
+    }
+
+    #[test]
+    fn an_idle_registrar_association_shut_down_by_the_registrar_is_reopened() {
+        // RSPLIB's autoclose: the registrar shuts down an association idle
+        // for 300 s; the client had its answer long ago.
+        let (mut p, budget) = policy();
+        p.registrar_opened(ms(0));
+        assert!(matches!(
+            p.on_client_frame(&hr(), ms(10), &budget),
+            Decision::ToRegistrar { .. }
+        ));
+        p.on_registrar_message(PPID_ASAP, &hrr(&[1]));
+        assert_eq!(
+            p.on_registrar_closed(true, ms(300_010)),
+            RegistrarClosed::Reopen
+        );
+    }
+
+    #[test]
+    fn a_shutdown_while_a_resolution_waits_is_registrar_lost() {
+        let (mut p, budget) = policy();
+        p.registrar_opened(ms(0));
+        assert!(matches!(
+            p.on_client_frame(&hr(), ms(5_000), &budget),
+            Decision::ToRegistrar { .. }
+        ));
+        assert_eq!(
+            p.on_registrar_closed(true, ms(5_001)),
+            RegistrarClosed::Lost
+        );
+    }
+
+    #[test]
+    fn an_aborted_or_lost_registrar_association_is_registrar_lost() {
+        let (mut p, _) = policy();
+        p.registrar_opened(ms(0));
+        assert_eq!(
+            p.on_registrar_closed(false, ms(300_000)),
+            RegistrarClosed::Lost
+        );
+    }
+
+    #[test]
+    fn a_registrar_that_shuts_down_every_new_association_is_not_reopened_forever() {
+        let (mut p, _) = policy();
+        p.registrar_opened(ms(300_000));
+        assert_eq!(
+            p.on_registrar_closed(true, ms(300_000) + REGISTRAR_REOPEN_MIN_AGE / 2),
+            RegistrarClosed::Lost
+        );
     }
 
     #[test]

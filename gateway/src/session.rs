@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::config::{Config, Route};
 use crate::metrics::Metrics;
-use crate::policy::{Decision, ReportBudget, SessionPolicy};
+use crate::policy::{Decision, RegistrarClosed, ReportBudget, SessionPolicy};
 use crate::tap::{Direction, Tap};
 use crate::upstream::{Association, Connector};
 
@@ -45,6 +45,9 @@ enum Upstream {
     },
     Closed {
         channel: u16,
+        /// The peer shut the association down (SCTP SHUTDOWN), rather
+        /// than it being aborted or lost.
+        graceful: bool,
         reason: String,
     },
 }
@@ -62,7 +65,7 @@ fn spawn_reader(
     tokio::spawn(async move {
         loop {
             match assoc.recv().await {
-                Ok((ppid, data)) => {
+                Ok(Some((ppid, data))) => {
                     if tx
                         .send(Upstream::Message {
                             channel,
@@ -75,10 +78,21 @@ fn spawn_reader(
                         return;
                     }
                 }
+                Ok(None) => {
+                    let _ = tx
+                        .send(Upstream::Closed {
+                            channel,
+                            graceful: true,
+                            reason: "the peer shut the association down".into(),
+                        })
+                        .await;
+                    return;
+                }
                 Err(e) => {
                     let _ = tx
                         .send(Upstream::Closed {
                             channel,
+                            graceful: false,
                             reason: e.to_string(),
                         })
                         .await;
@@ -119,42 +133,17 @@ where
 
     // One association per WebSocket session: the registrar's per-association
     // limits then apply per client.
-    let registrar = match tokio::time::timeout(
-        limits.connect_timeout(),
-        ctx.connector.connect(route.registrar.clone()),
-    )
-    .await
-    {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => {
-            let code = if crate::upstream::is_exhaustion(&e) {
-                tracing::warn!(session = ctx.id, "out of resources: {e}");
-                NoticeCode::GatewayBusy
-            } else {
-                NoticeCode::RegistrarLost
-            };
+    let mut registrar = match open_registrar(&ctx, &route).await {
+        Ok(a) => a,
+        Err((code, text)) => {
             m.count_notice(code);
-            let _ = sink
-                .send(send(Frame::notice(0, code, format!("connect failed: {e}"))))
-                .await;
-            let _ = sink.close().await;
-            return;
-        }
-        Err(_) => {
-            m.count_notice(NoticeCode::RegistrarLost);
-            let _ = sink
-                .send(send(Frame::notice(
-                    0,
-                    NoticeCode::RegistrarLost,
-                    "connect timed out",
-                )))
-                .await;
+            let _ = sink.send(send(Frame::notice(0, code, text))).await;
             let _ = sink.close().await;
             return;
         }
     };
     let (up_tx, mut up_rx) = mpsc::channel::<Upstream>(64);
-    let reg_reader = spawn_reader(registrar.clone(), REGISTRAR_CHANNEL, up_tx.clone());
+    let mut reg_reader = spawn_reader(registrar.clone(), REGISTRAR_CHANNEL, up_tx.clone());
     let _ = sink
         .send(send(Frame::notice(
             0,
@@ -164,6 +153,7 @@ where
         .await;
 
     let mut policy = SessionPolicy::new(&limits);
+    policy.registrar_opened(ctx.epoch.elapsed());
     let mut pe_sessions: HashMap<u16, PeSession> = HashMap::new();
     let idle = limits.idle_timeout();
     let mut last_activity = Instant::now();
@@ -273,13 +263,31 @@ where
                         m.messages_to_client.inc();
                         if let Err(c) = deliver(&mut sink, send(Frame::Message { channel, ppid, payload: data }), write_timeout).await { close = c; break; }
                     }
-                    Upstream::Closed { channel, reason } if channel == REGISTRAR_CHANNEL => {
-                        m.count_notice(NoticeCode::RegistrarLost);
-                        let _ = deliver(&mut sink, send(Frame::notice(0, NoticeCode::RegistrarLost, reason)), write_timeout).await;
-                        close = Some((CloseCode::Error, "registrar association lost"));
-                        break;
+                    Upstream::Closed { channel, graceful, reason } if channel == REGISTRAR_CHANNEL => {
+                        let lost = match policy.on_registrar_closed(graceful, ctx.epoch.elapsed()) {
+                            // RSPLIB's autoclose, not a failure: a new
+                            // association, the client is told nothing.
+                            RegistrarClosed::Reopen => match open_registrar(&ctx, &route).await {
+                                Ok(a) => {
+                                    tracing::info!(session = ctx.id, "registrar shut the idle association down; reopened");
+                                    m.registrar_reopened.inc();
+                                    reg_reader = spawn_reader(a.clone(), REGISTRAR_CHANNEL, up_tx.clone());
+                                    registrar = a;
+                                    policy.registrar_opened(ctx.epoch.elapsed());
+                                    None
+                                }
+                                Err(why) => Some(why),
+                            },
+                            RegistrarClosed::Lost => Some((NoticeCode::RegistrarLost, reason)),
+                        };
+                        if let Some((code, text)) = lost {
+                            m.count_notice(code);
+                            let _ = deliver(&mut sink, send(Frame::notice(0, code, text)), write_timeout).await;
+                            close = Some((CloseCode::Error, "registrar association lost"));
+                            break;
+                        }
                     }
-                    Upstream::Closed { channel, reason } => {
+                    Upstream::Closed { channel, reason, .. } => {
                         if let Some(s) = pe_sessions.remove(&channel) {
                             s.reader.abort();
                             policy.session_ended(channel);
@@ -352,6 +360,33 @@ fn close_for(e: &tokio_tungstenite::tungstenite::Error) -> (CloseCode, &'static 
         Error::Capacity(_) => (CloseCode::Size, "frame too big"),
         Error::Protocol(_) | Error::Utf8(_) => (CloseCode::Protocol, "WebSocket protocol error"),
         _ => (CloseCode::Error, "connection error"),
+    }
+}
+
+/// Opens the session's association to its registrar, or says which
+/// notice the client gets: `gateway-busy` when this host is out of
+/// descriptors or memory (the registrar is fine), else `registrar-lost`.
+async fn open_registrar(
+    ctx: &SessionContext,
+    route: &Route,
+) -> Result<Arc<dyn Association>, (NoticeCode, String)> {
+    match tokio::time::timeout(
+        ctx.config.limits.connect_timeout(),
+        ctx.connector.connect(route.registrar.clone()),
+    )
+    .await
+    {
+        Ok(Ok(a)) => Ok(a),
+        Ok(Err(e)) => {
+            let code = if crate::upstream::is_exhaustion(&e) {
+                tracing::warn!(session = ctx.id, "out of resources: {e}");
+                NoticeCode::GatewayBusy
+            } else {
+                NoticeCode::RegistrarLost
+            };
+            Err((code, format!("connect failed: {e}")))
+        }
+        Err(_) => Err((NoticeCode::RegistrarLost, "connect timed out".into())),
     }
 }
 

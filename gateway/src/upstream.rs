@@ -8,11 +8,17 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
+/// What [`Association::recv`] gives: a message (PPID, bytes), or `None`
+/// once the peer has shut the association down gracefully.
+pub type Delivery = Option<(u32, Vec<u8>)>;
+
 /// One association: messages with their PPID, boundaries preserved.
 pub trait Association: Send + Sync {
     fn send<'a>(&'a self, ppid: u32, data: &'a [u8]) -> BoxFuture<'a, io::Result<()>>;
-    /// The next message; an error means the association is gone.
-    fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>>;
+    /// The next message; `None` once the peer has shut the association
+    /// down gracefully (SCTP SHUTDOWN: RSPLIB's autoclose of an idle
+    /// association does this), an error if it was aborted or lost.
+    fn recv(&self) -> BoxFuture<'_, io::Result<Delivery>>;
 }
 
 /// EMFILE (24), ENFILE (23), ENOBUFS (105), ENOMEM (12): the gateway host
@@ -51,13 +57,14 @@ impl Association for SctpAssoc {
                 .map_err(|e| io::Error::other(e.to_string()))
         })
     }
-    fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>> {
+    fn recv(&self) -> BoxFuture<'_, io::Result<Delivery>> {
+        use rserpool_sctp::{CloseReason, SctpError};
         Box::pin(async move {
-            self.0
-                .recv()
-                .await
-                .map(|m| (m.ppid, m.data))
-                .map_err(|e| io::Error::other(e.to_string()))
+            match self.0.recv().await {
+                Ok(m) => Ok(Some((m.ppid, m.data))),
+                Err(SctpError::Closed(CloseReason::Shutdown)) => Ok(None),
+                Err(e) => Err(io::Error::other(e.to_string())),
+            }
         })
     }
 }

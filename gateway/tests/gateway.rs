@@ -12,7 +12,7 @@ use client_core::gateway_protocol::{Frame, NoticeCode, SUBPROTOCOL};
 use client_core::wire::{self, *};
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
-use rserpool_gateway::upstream::{Association, Connector};
+use rserpool_gateway::upstream::{Association, Connector, Delivery};
 use rserpool_gateway::{Config, Gateway, Limits, Route};
 use tokio::sync::{mpsc, Mutex};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -30,6 +30,9 @@ struct Fake {
     tx: mpsc::Sender<(u32, Vec<u8>)>,
     rx: Mutex<mpsc::Receiver<(u32, Vec<u8>)>>,
     respond: Respond,
+    /// Notified: the peer shuts the association down gracefully (as
+    /// RSPLIB's autoclose does with an idle one).
+    shutdown: Arc<tokio::sync::Notify>,
 }
 
 impl Association for Fake {
@@ -41,14 +44,13 @@ impl Association for Fake {
             Ok(())
         })
     }
-    fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>> {
+    fn recv(&self) -> BoxFuture<'_, io::Result<Delivery>> {
         Box::pin(async move {
-            self.rx
-                .lock()
-                .await
-                .recv()
-                .await
-                .ok_or_else(|| io::Error::other("closed"))
+            let mut rx = self.rx.lock().await;
+            tokio::select! {
+                m = rx.recv() => m.map(Some).ok_or_else(|| io::Error::other("closed")),
+                _ = self.shutdown.notified() => Ok(None),
+            }
         })
     }
 }
@@ -95,6 +97,29 @@ fn echo(ppid: u32, data: &[u8]) -> Vec<(u32, Vec<u8>)> {
 struct FakeNet {
     /// Every address the gateway tried to reach.
     dialed: std::sync::Mutex<Vec<SocketAddr>>,
+    /// Shutdown triggers of every registrar association opened.
+    registrar_assocs: std::sync::Mutex<Vec<Arc<tokio::sync::Notify>>>,
+    /// The registrar refuses new associations (its process is gone).
+    registrar_down: std::sync::atomic::AtomicBool,
+}
+
+impl FakeNet {
+    /// The registrar shuts every open association down gracefully.
+    fn registrar_shuts_down_associations(&self) {
+        for n in self.registrar_assocs.lock().unwrap().drain(..) {
+            n.notify_one();
+        }
+    }
+
+    fn registrar_dials(&self) -> usize {
+        let r: SocketAddr = REGISTRAR.parse().unwrap();
+        self.dialed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|&&a| a == r)
+            .count()
+    }
 }
 
 impl Connector for FakeNet {
@@ -103,7 +128,19 @@ impl Connector for FakeNet {
         addrs: Vec<SocketAddr>,
     ) -> BoxFuture<'static, io::Result<Arc<dyn Association>>> {
         self.dialed.lock().unwrap().extend(addrs.iter().copied());
+        let shutdown = Arc::new(tokio::sync::Notify::new());
+        let to_registrar = addrs.first() == Some(&REGISTRAR.parse().unwrap());
+        if to_registrar {
+            self.registrar_assocs.lock().unwrap().push(shutdown.clone());
+        }
+        let refused = to_registrar
+            && self
+                .registrar_down
+                .load(std::sync::atomic::Ordering::Relaxed);
         Box::pin(async move {
+            if refused {
+                return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
+            }
             let respond = if addrs[0] == REGISTRAR.parse::<SocketAddr>().unwrap() {
                 registrar
             } else if addrs[0] == PE_ADDR.parse::<SocketAddr>().unwrap() {
@@ -116,6 +153,7 @@ impl Connector for FakeNet {
                 tx,
                 rx: Mutex::new(rx),
                 respond,
+                shutdown,
             }) as Arc<dyn Association>)
         })
     }
@@ -160,6 +198,8 @@ async fn start(limits: Limits) -> Harness {
     };
     let net = Arc::new(FakeNet {
         dialed: std::sync::Mutex::new(Vec::new()),
+        registrar_assocs: std::sync::Mutex::new(Vec::new()),
+        registrar_down: std::sync::atomic::AtomicBool::new(false),
     });
     let gw = Gateway::new(cfg, net.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -674,6 +714,42 @@ async fn a_quiet_session_that_answers_pings_outlives_the_idle_timeout() {
     .await;
     assert!(stay.is_err(), "the read loop ended early");
     resolve(&mut quiet).await;
+}
+
+#[tokio::test]
+async fn an_idle_registrar_association_shut_down_by_the_registrar_is_reopened_silently() {
+    // RSPLIB's registrar shuts down ASAP associations idle for its
+    // autoclose timeout (300 s): no failure, so no `registrar-lost`.
+    let h = start(Limits::default()).await;
+    let mut ws = h.client().await;
+    resolve(&mut ws).await;
+    tokio::time::sleep(rserpool_gateway::policy::REGISTRAR_REOPEN_MIN_AGE).await;
+    h.net.registrar_shuts_down_associations();
+    let said = tokio::time::timeout(Duration::from_millis(500), ws.next()).await;
+    assert!(said.is_err(), "the client was told {said:?}");
+    assert_eq!(resolve(&mut ws).await.elements[0].id, PoolElementId(PE_ID));
+    assert_eq!(h.net.registrar_dials(), 2);
+    assert_eq!(h.gw.metrics.registrar_reopened.get(), 1);
+    assert_eq!(h.gw.metrics.notices(NoticeCode::RegistrarLost), 0);
+}
+
+#[tokio::test]
+async fn a_registrar_that_shut_down_and_refuses_a_new_association_is_registrar_lost() {
+    // A registrar process that dies closes its associations gracefully too;
+    // the reopening fails, and that is reported.
+    let h = start(Limits::default()).await;
+    let mut ws = h.client().await;
+    resolve(&mut ws).await;
+    tokio::time::sleep(rserpool_gateway::policy::REGISTRAR_REOPEN_MIN_AGE).await;
+    h.net
+        .registrar_down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    h.net.registrar_shuts_down_associations();
+    expect_notice(&mut ws, NoticeCode::RegistrarLost).await;
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(1011)
+    );
 }
 
 #[tokio::test]

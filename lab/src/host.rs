@@ -71,6 +71,9 @@ pub struct LabOptions {
     pub mode: Option<Mode>,
     /// How long to wait for "every PE visible at every registrar".
     pub ready_timeout: Duration,
+    /// Guest memory of the VM in MiB (the gateway capacity bench needs
+    /// more than the default 256).
+    pub memory_mib: u32,
 }
 
 impl Default for LabOptions {
@@ -79,6 +82,7 @@ impl Default for LabOptions {
             topology: Topology::default(),
             mode: None,
             ready_timeout: Duration::from_secs(60),
+            memory_mib: 256,
         }
     }
 }
@@ -247,7 +251,7 @@ impl Lab {
                     &VmConfig {
                         share: run_dir.clone(),
                         guest_ports: ports,
-                        memory_mib: 256,
+                        memory_mib: opts.memory_mib,
                     },
                 )?;
                 vm.wait_for_console("LAB: agent listening", "LAB: FAIL", opts.ready_timeout)?;

@@ -58,7 +58,7 @@ export RSERPOOL_LIVE_GATEWAY_BIN="$root/target/debug/rserpool-gateway"
 # registrar shows exactly the 4 PEs again (dead ones expire by keep-alive).
 restore() {
     for pe in $("$cli" --json lab status | node -e '
-        const ps = JSON.parse(require("fs").readFileSync(0, "utf8"));
+        const ps = require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean).map(JSON.parse);
         for (const p of ps) if (p.kind === "pool-element" && p.state !== "running") console.log(p.name);'); do
         "$cli" lab restart "$pe"
     done
@@ -73,6 +73,18 @@ restore() {
     echo "topology not restored" >&2
     return 1
 }
+# The CLI finds the running lab (issue 14): no -r, no --ca; `lab exec`
+# passes the inner exit status through; `lab status --json` is one object
+# per line, PEs with their identifiers.
+"$cli" resolve EchoPool > "$tmp/resolve.txt" || { cat "$tmp/resolve.txt" >&2; echo "resolve without -r/--ca failed" >&2; exit 1; }
+grep -q '^0x' "$tmp/resolve.txt" || { cat "$tmp/resolve.txt" >&2; echo "resolve without -r/--ca listed no PE" >&2; exit 1; }
+rc=0; "$cli" lab exec sh -c 'exit 7' || rc=$?
+[ "$rc" = 7 ] || { echo "lab exec returned $rc for an inner exit 7" >&2; exit 1; }
+"$cli" --json lab status | node -e '
+    const ps = require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean).map(JSON.parse);
+    const pes = ps.filter((p) => p.kind === "pool-element");
+    if (pes.length !== 4 || !pes.every((p) => /^0x[0-9a-f]{8}$/.test(p.pe_id) && p.pool === "EchoPool"))
+        throw new Error("lab status --json: " + JSON.stringify(ps));'
 (cd wasm/js && node --test test-live/)
 restore
 node --test tests/live/

@@ -5,9 +5,11 @@
 //! reaches RSPLIB that a pool user may not send (the handlespace is
 //! unchanged), and the gateway process neither dies nor panics.
 //!
-//! Two gateways run: the topology's `gateway` (8443, lab defaults) and a
-//! strict one (8444: Origin allow-list, 3 connections per address, 1 s
-//! handshake deadline) for the handshake-level cases.
+//! Gateways run: the topology's `gateway` (8443, lab defaults), a strict
+//! one (8444: Origin allow-list, 3 connections per address, 1 s handshake
+//! deadline) for the handshake-level cases, a token one (8445) and a quick
+//! one (8446: short idle, ping and write timeouts, in front of registrar-3)
+//! for liveness.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,9 +28,39 @@ const STRICT_PORT: u16 = 8444;
 const TOKEN_PORT: u16 = 8445;
 const TOKEN_FILE: &str = "gateway-token";
 const STRICT_ORIGIN: &str = "https://lab.example";
+/// The quick gateway: idle timeout 4 s, pings every 1 s, write timeout 2 s,
+/// metrics on the VM's loopback port 9465.
+const QUICK_PORT: u16 = 8446;
+const QUICK_METRICS: u16 = 9465;
+const QUICK_IDLE: Duration = Duration::from_secs(4);
+const QUICK_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn topology() -> Topology {
     let mut t = Topology::default();
+    t.processes.push(Process {
+        name: "gateway-quick".into(),
+        program: "rserpool-gateway".into(),
+        args: vec![
+            "--listen".into(),
+            format!("0.0.0.0:{QUICK_PORT}"),
+            "--cert".into(),
+            "/share/certs/server.pem".into(),
+            "--key".into(),
+            "/share/certs/server-key.pem".into(),
+            "--registrar".into(),
+            "/asap/3=10.1.0.3:3863".into(),
+            "--metrics".into(),
+            format!("127.0.0.1:{QUICK_METRICS}"),
+            "--idle-timeout-ms".into(),
+            QUICK_IDLE.as_millis().to_string(),
+            "--ping-interval-ms".into(),
+            "1000".into(),
+            "--write-timeout-ms".into(),
+            QUICK_WRITE_TIMEOUT.as_millis().to_string(),
+        ],
+        autostart: true,
+    });
+    t.forward.push(QUICK_PORT);
     t.processes.push(Process {
         name: "gateway-strict".into(),
         program: "rserpool-gateway".into(),
@@ -106,16 +138,35 @@ fn handlespace(lab: &rserpool_lab::Lab) -> Vec<Vec<u32>> {
 /// The lab gateway's Prometheus text (its metrics listener is loopback in
 /// the lab).
 fn gateway_metrics(lab: &rserpool_lab::Lab) -> String {
+    metrics_at(lab, 9464)
+}
+
+/// The Prometheus text of the gateway whose metrics listen on `port`.
+fn metrics_at(lab: &rserpool_lab::Lab, port: u16) -> String {
     lab.exec(
         "sh",
         &[
             "-c",
-            "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 9464",
+            &format!("printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 {port}"),
         ],
         Duration::from_secs(10),
     )
     .unwrap()
     .stdout
+}
+
+/// One unlabelled metric's value.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// The quick gateway's URL from the host.
+fn quick_url(lab: &rserpool_lab::Lab) -> String {
+    let port = lab.host_port(QUICK_PORT).expect("quick gateway forwarded");
+    format!("wss://localhost:{port}/asap/3")
 }
 
 /// The named gateway process is running and its log shows no panic.
@@ -575,6 +626,130 @@ async fn a_browser_style_client_presents_the_token_as_a_subprotocol() {
             .unwrap_or_else(|| panic!("token {bad:?} accepted"));
         assert!(format!("{e:#}").contains("401"), "{bad:?}: {e:#}");
     }
+    // The CLI presents it too: `--token-file` (and `RSERPOOL_TOKEN`), never
+    // on its command line. Run inside the lab, against the same gateway.
+    std::fs::write(lab.run_dir().join("cli-token"), "s3cret-lab-token\n").unwrap();
+    std::fs::write(lab.run_dir().join("cli-token-wrong"), "s3cret-lab-tokeN\n").unwrap();
+    let cli = |token_file: &str| {
+        lab.exec(
+            "rserpool",
+            &[
+                "--token-file",
+                token_file,
+                "resolve",
+                "EchoPool",
+                "-r",
+                "wss://localhost:8445/asap/1",
+                "--ca",
+                "/share/certs/ca.pem",
+            ],
+            Duration::from_secs(30),
+        )
+        .expect("exec rserpool")
+    };
+    let right = cli("/share/cli-token");
+    assert_eq!(right.code, Some(0), "{}\n{}", right.stdout, right.stderr);
+    assert!(
+        !right.stdout.trim().is_empty(),
+        "no PEs listed: {}",
+        right.stdout
+    );
+    let wrong = cli("/share/cli-token-wrong");
+    assert_ne!(wrong.code, Some(0), "{}\n{}", wrong.stdout, wrong.stderr);
+    assert!(wrong.stderr.contains("401"), "{}", wrong.stderr);
     let ps = lab.exec("ps", &[], Duration::from_secs(5)).unwrap().stdout;
     assert!(!ps.contains("s3cret"), "the token shows in ps:\n{ps}");
+}
+
+#[tokio::test]
+async fn a_quiet_session_kept_alive_by_pings_outlives_the_idle_timeout() {
+    // Before: no pings, so a quiet session was cut at the idle timeout.
+    // (RSPLIB 3.4.4's autoclose of the registrar association after 300 s
+    // cannot be shortened in the lab: `-autoclosetimeout` is applied after
+    // the socket option is set, so it has no effect; the reopening is
+    // tested in gateway/tests/gateway.rs.)
+    let lab = lab();
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let mut c = Client::connect_ready(&quick_url(&lab), tls, &Handshake::default())
+        .await
+        .unwrap();
+    assert!(!c.resolve("EchoPool").await.unwrap().elements.is_empty());
+    // Reading (so every Ping is answered) and sending nothing, for three
+    // idle timeouts: nothing is said.
+    // (`Client::next`'s own limit restarts at every Ping it skips, so the
+    // quiet time is bounded out here.)
+    let quiet = 3 * QUICK_IDLE;
+    if let Ok(said) = tokio::time::timeout(quiet, c.next(2 * quiet)).await {
+        panic!("the quiet session was told {said:?}");
+    }
+    assert!(!c.resolve("EchoPool").await.unwrap().elements.is_empty());
+    let m = metrics_at(&lab, QUICK_METRICS);
+    assert!(!m.contains("code=\"registrar-lost\""), "{m}");
+    still_healthy(&lab, "gateway-quick");
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_within_the_write_timeout() {
+    // Before: a client that stopped reading held its slot and its
+    // associations indefinitely (observed 345 s).
+    let lab = lab();
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let active = || {
+        metric(
+            &metrics_at(&lab, QUICK_METRICS),
+            "rserpool_gateway_sessions_active",
+        )
+    };
+    let before = active();
+    let mut c = Client::connect_ready(&quick_url(&lab), tls, &Handshake::default())
+        .await
+        .unwrap();
+    let pe = c.resolve("EchoPool").await.unwrap().elements[0].id.0;
+    c.send(&Frame::OpenSession {
+        channel: 1,
+        app_ppid: 0,
+        pe_id: pe,
+        pool_handle: b"EchoPool".to_vec(),
+    })
+    .await
+    .unwrap();
+    c.expect_notice(NoticeCode::SessionUp).await.unwrap();
+    assert_eq!(active(), before + 1);
+    // Echo requests of 60 KB, none of the echoes read, until the gateway
+    // stops taking them (its writes to us are stuck) or 24 MB went out.
+    let big = Frame::Message {
+        channel: 1,
+        ppid: 0,
+        payload: vec![0x5a; 60_000],
+    };
+    for _ in 0..400 {
+        let sent = tokio::time::timeout(Duration::from_millis(500), c.send(&big)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            break;
+        }
+    }
+    let t0 = std::time::Instant::now();
+    while active() > before && t0.elapsed() < 4 * QUICK_WRITE_TIMEOUT + Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        active(),
+        before,
+        "the session of a client that never reads is open {:?} after it stopped",
+        t0.elapsed()
+    );
+    still_healthy(&lab, "gateway-quick");
+}
+
+#[tokio::test]
+async fn a_silent_session_is_closed_at_the_idle_timeout_with_1001() {
+    // Before: an empty close frame, no status code. This client never
+    // reads, so it answers no Ping either.
+    let lab = lab();
+    let tls = tls_trusting(&lab.gateway_ca()).unwrap();
+    let mut c = Client::connect_ready(&quick_url(&lab), tls, &Handshake::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(QUICK_IDLE + Duration::from_secs(2)).await;
+    assert_eq!(c.closed(Duration::from_secs(10)).await.unwrap(), Some(1001));
 }

@@ -14,7 +14,7 @@ mod assets;
 mod events;
 mod handlespace;
 mod library;
-mod nodes;
+pub(crate) mod nodes;
 mod runs;
 
 use std::net::SocketAddr;

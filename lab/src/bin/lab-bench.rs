@@ -7,6 +7,15 @@
 //! With `--gateway N`: in one lab run, N sequential Handle Resolutions for
 //! EchoPool at registrar 1, directly over SCTP and through our gateway
 //! (TLS + WebSocket, then SCTP), both from inside the environment.
+//!
+//! With `--capacity STEPS` (e.g. `100,1000,5000,10000`): the gateway's
+//! capacity (issue 10): a gateway with the connection caps lifted and its
+//! descriptor limit raised, idle sessions opened in steps from inside the
+//! VM (2 GiB for this bench), the gateway's memory per session and
+//! descriptors at each step, whether a fresh session still resolves, and
+//! its CPU while connections beyond what it holds keep arriving.
+//!
+//! `cargo run --release -p rserpool-lab --bin lab-bench -- --capacity 100,1000,5000,10000`
 
 use std::time::Duration;
 
@@ -23,6 +32,85 @@ struct Args {
     /// direct SCTP, N resolutions each.
     #[arg(long)]
     gateway: Option<usize>,
+    /// Instead: the gateway capacity bench, idle sessions in these steps.
+    #[arg(long, value_delimiter = ',')]
+    capacity: Vec<usize>,
+    /// Descriptor limit (soft and hard) of the capacity bench's gateway.
+    #[arg(long, default_value_t = 65536)]
+    nofile: u32,
+}
+
+fn capacity_bench(steps: &[usize], nofile: u32) -> Result<()> {
+    let lab = Lab::start(LabOptions {
+        memory_mib: 2048,
+        ..LabOptions::default()
+    })?;
+    let steps_arg = steps
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    // Both the gateway and the bench's clients need a descriptor each per
+    // session (the gateway one more, the registrar association); the
+    // gateway fits its connection cap to its limit.
+    let caps = 4 * steps.iter().max().copied().unwrap_or(1) + 100;
+    let script = format!(
+        "ulimit -n {nofile} || exit 3; \
+         rserpool-gateway --listen 127.0.0.1:8447 --cert /share/certs/server.pem \
+         --key /share/certs/server-key.pem --registrar /asap=10.1.0.1:3863 \
+         --max-connections {caps} --max-connections-per-ip {caps} \
+         --idle-timeout-ms 3600000 --ping-interval-ms 3600000 \
+         >/tmp/capacity-gw.log 2>&1 & gw=$!; sleep 1; \
+         rserpool-gateway bench-capacity --url wss://localhost:8447/asap --ca /share/certs/ca.pem \
+         --pid $gw --steps {steps_arg}; rc=$?; \
+         grep -iE 'limit|cap|panick' /tmp/capacity-gw.log | head -5 >&2; \
+         kill $gw; exit $rc"
+    );
+    let out = lab.exec("sh", &["-c", &script], Duration::from_secs(1800))?;
+    if out.code != Some(0) {
+        anyhow::bail!(
+            "capacity bench failed ({:?}): {}{}",
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+    }
+    eprint!("{}", out.stderr);
+    println!("| sessions asked | open | failed | gateway RSS MiB | bytes/session | fds | fresh session resolves | fresh ms | idle CPU % |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for line in out.stdout.lines() {
+        let Ok(r) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(x) = r.get("refusals") {
+            println!(
+                "\nwith {} sessions held, {} connection attempts/s for {} s ({} failed): gateway CPU {:.1} % of one core",
+                x["sessions_held"], x["attempts_per_second"], x["window_s"], x["failed_attempts"],
+                x["gateway_cpu_percent"].as_f64().unwrap_or(0.0)
+            );
+            continue;
+        }
+        println!(
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {:.0} | {:.1} |",
+            r["target"],
+            r["sessions"],
+            r["failed"],
+            r["rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+            r["bytes_per_session"],
+            r["fds"],
+            if r["fresh_resolves"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
+            r["fresh_ms"].as_f64().unwrap_or(0.0),
+            r["idle_cpu_percent"].as_f64().unwrap_or(0.0),
+        );
+        if let Some(f) = r["first_failure"].as_str() {
+            println!("|  | first failure: {f} | | | | | | | |");
+        }
+    }
+    Ok(())
 }
 
 fn gateway_bench(n: usize) -> Result<()> {
@@ -79,6 +167,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(n) = args.gateway {
         return gateway_bench(n);
+    }
+    if !args.capacity.is_empty() {
+        return capacity_bench(&args.capacity, args.nofile);
     }
     let mut times = Vec::new();
     for run in 1..=args.runs {
