@@ -83,7 +83,7 @@ impl Association for Fake {
         })
     }
 
-    fn recv(&self) -> BoxFuture<'_, io::Result<(u32, Vec<u8>)>> {
+    fn recv(&self) -> BoxFuture<'_, io::Result<Option<(u32, Vec<u8>)>>> {
         Box::pin(async move {
             let mut rx = self.rx.lock().await;
             loop {
@@ -93,7 +93,7 @@ impl Association for Fake {
                     }
                 }
                 match tokio::time::timeout(Duration::from_millis(20), rx.recv()).await {
-                    Ok(Some(m)) => return Ok(m),
+                    Ok(Some(m)) => return Ok(Some(m)),
                     Ok(None) => return Err(io::Error::other("closed")),
                     Err(_) => {}
                 }
