@@ -27,6 +27,8 @@ enum Command {
 #[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 enum AttackKind {
+    /// Forged Server Announces on the announce multicast group (RFC 5355 §2.12).
+    Announce(attack::announce::Args),
     /// Endpoint Unreachable reports for healthy PEs (RFC 5355 §2.13).
     EuFlood(attack::eu_flood::Args),
     /// Handle Resolutions at a rate.
@@ -71,6 +73,7 @@ fn main() -> std::process::ExitCode {
         let stop = Stop::on_signals()?;
         match cli.command {
             Command::Attack(k) => match k {
+                AttackKind::Announce(a) => attack::announce::run(a, stop).await,
                 AttackKind::EuFlood(a) => attack::eu_flood::run(a, stop).await,
                 AttackKind::HrFlood(a) => attack::hr_flood::run(a, stop).await,
                 AttackKind::RegFlood(a) => attack::reg_flood::run(a, stop).await,

@@ -32,6 +32,9 @@ const COMMON_MODULES: &[&str] = &[
     // The host share.
     "9pnet_virtio",
     "9p",
+    // The lab's packet filter (nftables), off until a scenario switches on
+    // a lab stand-in defence (scenarios/src/defences.rs; docs/lab-defences.md).
+    "nf_tables",
 ];
 
 /// The virtio transport of each machine type (see `vm.rs`): MMIO devices on
@@ -41,8 +44,19 @@ const MMIO_MODULES: &[&str] = &["virtio_mmio"];
 const PCI_MODULES: &[&str] = &["virtio_pci"];
 
 /// RSPLIB programs copied into the image (Debian packages rsplib-registrar,
-/// rsplib-services, rsplib-tools).
-pub const RSPLIB_PROGRAMS: &[&str] = &["rspregistrar", "rspserver", "hsdump", "rspterminal"];
+/// rsplib-services, rsplib-tools); `calcappclient` is RSPLIB's CalcApp
+/// pool user (the papers' workload, with `rspserver -calcapp`).
+pub const RSPLIB_PROGRAMS: &[&str] = &[
+    "rspregistrar",
+    "rspserver",
+    "hsdump",
+    "rspterminal",
+    "calcappclient",
+];
+
+/// Other programs copied into the image: `nft` (Debian nftables), the
+/// packet filter of the lab's stand-in defences.
+pub const LAB_TOOLS: &[&str] = &["nft"];
 
 /// Where the kernel and images are cached: `$RSERPOOL_LAB_CACHE`, else
 /// `$XDG_CACHE_HOME/rserpool-lab`, else `~/.cache/rserpool-lab`.
@@ -394,8 +408,9 @@ fn image_key(kernel_package: &str, init: &str) -> Result<u64> {
         "rsplib-registrar",
         "rsplib-services",
         "rsplib-tools",
+        "nftables",
     ]))
-    .context("busybox-static and RSPLIB must be installed (scripts/setup)")?;
+    .context("busybox-static, RSPLIB and nftables must be installed (scripts/setup)")?;
     // FNV-1a: stable across runs and Rust versions (unlike DefaultHasher).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in kernel_package
@@ -403,6 +418,7 @@ fn image_key(kernel_package: &str, init: &str) -> Result<u64> {
         .chain(versions.bytes())
         .chain(init.bytes())
         .chain(RSPLIB_PROGRAMS.concat().bytes())
+        .chain(LAB_TOOLS.concat().bytes())
     {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -450,7 +466,7 @@ fn build_initrd(modules: &Path, wanted: &BTreeSet<String>, init: &str, out: &Pat
         )?;
     }
     let mut libs = BTreeSet::new();
-    for p in RSPLIB_PROGRAMS {
+    for p in RSPLIB_PROGRAMS.iter().chain(LAB_TOOLS) {
         let bin = which(p)?;
         fs::copy(&bin, root.join("usr/bin").join(p))?;
         libs.extend(shared_libraries(&bin)?);

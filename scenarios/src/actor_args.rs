@@ -47,6 +47,9 @@ pub fn attacker_args(
         "reg-spoof" => (vec![asap(0)], vec![]),
         // It listens, as a registrar, at the attackers' own address.
         ROGUE_REGISTRAR => (vec![rogue_registrar_endpoint()], vec![]),
+        // RSPLIB's ASAP announce group; the announces advertise the
+        // attackers' address as a registrar.
+        "announce" => (vec![ASAP_ANNOUNCE_GROUP.to_string()], vec![]),
         _ if a.target.contains("ENRP") => (vec![enrp(0)], vec![]),
         _ => (vec![asap(0)], vec![]),
     };
@@ -58,7 +61,7 @@ pub fn attacker_args(
     let _ = (topology, own);
     // Kinds that act from the attackers' own lab address (so a lab
     // allow-list can tell them apart).
-    if a.kind == "rogue-enrp" {
+    if matches!(a.kind.as_str(), "rogue-enrp" | "reg-flood") {
         v.extend(["--source".into(), ATTACKER_ADDRESS.into()]);
     }
     for (name, value) in params {
@@ -75,6 +78,9 @@ pub fn attacker_args(
     ]);
     Some(v)
 }
+
+/// RSPLIB's default ASAP announce group (`rserpool.h`).
+pub const ASAP_ANNOUNCE_GROUP: &str = "239.0.0.50:3863";
 
 /// The `rogue-registrar` attacker's kind name.
 pub const ROGUE_REGISTRAR: &str = "rogue-registrar";
@@ -165,6 +171,36 @@ pub fn workload_args_with(
 mod tests {
     use super::*;
     use crate::Catalogue;
+
+    #[test]
+    fn forged_announces_go_to_rsplibs_announce_group() {
+        let cat = Catalogue::builtin();
+        let s = cat.get("rfc5355-2.12-announce").unwrap();
+        let params = s.param_values(&[]).unwrap().into_iter().collect();
+        let line = attacker_args(s, &Topology::default(), &BTreeSet::new(), &params, 1, 1)
+            .unwrap()
+            .join(" ");
+        assert!(
+            line.starts_with("attack announce --target 239.0.0.50:3863"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn registrations_and_enrp_come_from_the_attackers_address() {
+        let cat = Catalogue::builtin();
+        for id in ["rfc5355-2.1-reg-flood", "rfc5355-2.2-black-hole"] {
+            let s = cat.get(id).unwrap();
+            let params = s.param_values(&[]).unwrap().into_iter().collect();
+            let line = attacker_args(s, &Topology::default(), &BTreeSet::new(), &params, 1, 1)
+                .unwrap()
+                .join(" ");
+            assert!(
+                line.starts_with("attack reg-flood --target 10.1.0.1:3863 --source 10.9.0.1"),
+                "{line}"
+            );
+        }
+    }
 
     #[test]
     fn attacker_command_carries_the_bounds_and_the_seed() {

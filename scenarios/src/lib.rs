@@ -3,6 +3,7 @@
 
 pub mod actor_args;
 pub mod catalogue;
+pub mod defences;
 pub mod docs;
 pub mod record;
 pub mod run;

@@ -4,12 +4,14 @@
 # libraries are copied into the image, and the musl target (+ musl-gcc for
 # ring) for the project's static binaries that run inside the VM. The kernel
 # package is fetched by the lab itself (apt-get download of its exact name).
+# nftables: nft, copied into the image for the lab's stand-in defences
+# (packet-filter allow-lists, docs/lab-defences.md).
 # libnss3-tools: certutil, with which `rserpool lab trust` imports the lab CA
 # into Chromium's and Firefox's certificate stores.
 set -euo pipefail
 case "${1:-install}" in
 apt-packages)
-    echo "qemu-system-x86 busybox-static cpio rsplib-registrar rsplib-services rsplib-tools musl-tools iproute2 gcc librsplib-dev libnss3-tools"
+    echo "qemu-system-x86 busybox-static cpio rsplib-registrar rsplib-services rsplib-tools musl-tools iproute2 gcc librsplib-dev libnss3-tools nftables"
     ;;
 install)
     export PATH="$HOME/.cargo/bin:$PATH"

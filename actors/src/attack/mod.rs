@@ -1,6 +1,7 @@
 //! Attackers (RFC 5355 threats): each one a paced loop of actions over the
 //! common bounds, with its own setup and options.
 
+pub mod announce;
 pub mod eu_flood;
 pub mod hr_flood;
 pub mod ka_flood;

@@ -46,6 +46,11 @@ pub struct Args {
     /// PEs after its keep-alive timeout.
     #[arg(long = "no-keepalive-ack")]
     pub no_keepalive_ack: bool,
+    /// Local address of the registration associations (the lab's
+    /// attackers' address, so a lab allow-list can tell them apart);
+    /// default: whatever the kernel picks.
+    #[arg(long, value_name = "IP")]
+    pub source: Option<IpAddr>,
     /// Exit as soon as the count is reached (the fake PEs vanish with the
     /// associations) instead of holding them until the duration ends.
     #[arg(long = "no-hold")]
@@ -146,12 +151,13 @@ fn assoc_peer(assoc: &SctpAssociation) -> String {
 pub async fn run(a: Args, stop: Stop) -> Result<()> {
     let mut ctx = Ctx::new(&a.common, stop);
     let targets = ctx.targets.clone();
+    let source = a.source.map(|ip| SocketAddr::new(ip, 0));
     let Some(((port, ignored, listener), links)) = ctx
         .setup(async {
             let l = net::ignoring_listener()?;
             let mut links = Vec::new();
             for t in &targets {
-                let assoc = net::connect(None, *t).await?;
+                let assoc = net::connect(source, *t).await?;
                 let local = assoc.local_addr()?.ip();
                 links.push(Link {
                     assoc: Arc::new(assoc),
