@@ -4,7 +4,6 @@
 pub mod capture;
 pub mod control;
 pub mod decode;
-pub mod driver;
 pub mod exit;
 pub mod json;
 pub mod lab;
@@ -13,9 +12,7 @@ pub mod resolve;
 pub mod scenario;
 pub mod session;
 pub mod summary;
-pub mod transport;
 pub mod trust;
-pub mod wss;
 
 use std::io::Write;
 
@@ -81,7 +78,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 anyhow::anyhow!("--token-file {}: {e}", f.display()),
             )
         })?;
-        wss::set_token(text.lines().next().unwrap_or("").to_string());
+        set_gateway_token(text.lines().next().unwrap_or("").to_string());
     }
     match cli.command {
         Command::Decode(args) => decode::run(&args, cli.json, out),
@@ -153,6 +150,26 @@ pub fn default_registrars(
         });
     }
     Ok(())
+}
+
+/// The gateway token set by `--token-file` (see [`set_gateway_token`]).
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the gateway token for every `wss://` connection of this process
+/// (`--token-file`); without it, `RSERPOOL_TOKEN` from the environment.
+/// Never taken from the command line itself (`ps` would show it).
+pub fn set_gateway_token(token: String) {
+    let _ = TOKEN.set(token);
+}
+
+/// The gateway token, if one was set or is in the environment.
+pub fn gateway_token() -> Option<String> {
+    TOKEN
+        .get()
+        .cloned()
+        .or_else(|| std::env::var("RSERPOOL_TOKEN").ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// The single-threaded runtime the network commands run on.

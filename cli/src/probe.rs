@@ -26,10 +26,12 @@ use client_core::wire::{
 };
 use tokio::time::Instant;
 
-use crate::driver::{BoxFuture, Connected, Connector, Driver, NetConnector};
+use rserpool_client::channel::{Channel, ChannelError, ConnectError};
+use rserpool_client::driver::{BoxFuture, Connected, Connector, Driver, NetConnector};
+use rserpool_client::Endpoint;
+
 use crate::exit::{CliError, ExitStatus};
 use crate::resolve::{self, RegistrarArgs};
-use crate::transport::{Channel, ChannelError, Endpoint};
 
 /// Arguments of `rserpool probe`.
 #[derive(Debug, clap::Subcommand)]
@@ -141,9 +143,9 @@ async fn sctp_targets(args: &RegistrarArgs) -> Result<Vec<Endpoint>, CliError> {
 }
 
 async fn open(ep: &Endpoint) -> Result<Channel, CliError> {
-    Channel::connect(ep, None).await.map_err(|e| {
+    Channel::connect(ep).await.map_err(|e| {
         let status = match e {
-            crate::transport::ConnectError::NoSctp(_) => ExitStatus::NoSctp,
+            ConnectError::NoSctp(_) => ExitStatus::NoSctp,
             _ => ExitStatus::NoRegistrar,
         };
         CliError::new(status, anyhow::anyhow!("{ep}: {e}"))
@@ -455,7 +457,7 @@ async fn malformed(a: &MalformedArgs, as_json: bool, out: &mut dyn Write) -> Res
         let mut driver = Driver::new(
             client_core::pool_user::PoolUser::new(config),
             Arc::new(Tapping {
-                net: NetConnector::new(None, 0),
+                net: NetConnector,
                 registrar: slot.clone(),
             }),
         );

@@ -11,10 +11,12 @@ use std::time::Duration;
 use client_core::pool_user::{Config, Event, PoolUser, ResolveError};
 use client_core::wire::{PoolElement, PoolHandle};
 
-use crate::driver::{ConnectFailure, Driver, FailureKind, NetConnector};
+use rserpool_client::{
+    parse_endpoint, ConnectFailure, Driver, Endpoint, FailureKind, GatewayOptions, NetConnector,
+};
+
 use crate::exit::{CliError, ExitStatus};
 use crate::summary;
-use crate::transport::{parse_endpoint, Endpoint};
 
 /// Options shared by `resolve` and `session`: which registrars, how to trust
 /// them, how long to wait.
@@ -51,9 +53,9 @@ impl RegistrarArgs {
         if !endpoints.iter().any(|e| matches!(e, Endpoint::Wss { .. })) {
             return Ok(None);
         }
-        crate::wss::client_config(self.ca.as_deref())
+        rserpool_client::tls::client_config(self.ca.as_deref())
             .map(Some)
-            .map_err(|e| CliError::new(ExitStatus::BadInput, e.into()))
+            .map_err(|e| CliError::new(ExitStatus::BadInput, anyhow::anyhow!("--ca {e}")))
     }
 
     pub fn endpoints(&self) -> Result<Vec<Endpoint>, CliError> {
@@ -105,10 +107,15 @@ impl RegistrarArgs {
         let tls = self.tls(&endpoints)?;
         let mut config = self.config(&endpoints);
         adjust(&mut config);
-        Ok(Driver::new(
-            PoolUser::new(config),
-            Arc::new(NetConnector::new(tls, app_ppid)),
-        ))
+        Ok(
+            Driver::new(PoolUser::new(config), Arc::new(NetConnector)).with_gateway(
+                GatewayOptions {
+                    tls,
+                    token: crate::gateway_token(),
+                    app_ppid,
+                },
+            ),
+        )
     }
 }
 
@@ -149,8 +156,9 @@ pub fn resolve_error(
     };
     let mut text = format!("resolving {pool}: {error}");
     if matches!(error, ResolveError::NoSuchPool { .. }) {
-        // rserpool-wire §7.3 / lab notes: RSPLIB answers rate-limited
-        // requests exactly like an unknown pool.
+        // RSPLIB answers rate-limited requests exactly like an unknown pool
+        // (docs/rsplib-behaviour.md, "Unknown pool and rate limiting look
+        // the same").
         text.push_str(" — cause 0x0009: unknown pool handle, or the registrar's rate limit refused the request");
     }
     // Each distinct reason once, in the order seen.
@@ -331,11 +339,7 @@ pub fn run(args: &ResolveArgs, as_json: bool, out: &mut dyn Write) -> Result<(),
             .map(|(what, f)| {
                 serde_json::json!({
                     "registrar": what,
-                    "outcome": match f.kind {
-                        FailureKind::Tls => "tls-failed",
-                        FailureKind::NoSctp => "no-sctp",
-                        FailureKind::Unreachable => "unreachable",
-                    },
+                    "outcome": f.kind.as_str(),
                     "error": f.text,
                 })
             })

@@ -14,9 +14,9 @@ use client_core::wire::consts::PPID_APPLICATION_DEFAULT;
 use client_core::wire::PoolHandle;
 use tokio::io::AsyncBufReadExt;
 
-use crate::driver::Driver;
 use crate::exit::{CliError, ExitStatus};
 use crate::resolve::{self, RegistrarArgs};
+use rserpool_client::Driver;
 
 /// Arguments of `rserpool session`.
 #[derive(Debug, clap::Args)]

@@ -14,10 +14,12 @@ use client_core::wire::{
     self, AsapMessage, HandleResolution, HandleResolutionResponse, Message, PoolElement,
     PoolElementId, PoolHandle, Protocol, SelectionPolicy, ServerId, TransportAddress,
 };
-use rserpool_cli::driver::{BoxFuture, ConnectFailure, Connected, Connector, Driver, FailureKind};
 use rserpool_cli::resolve::{resolve, table};
-use rserpool_cli::transport::Channel;
 use rserpool_cli::ExitStatus;
+use rserpool_client::channel::Channel;
+use rserpool_client::driver::{
+    BoxFuture, ConnectFailure, Connected, Connector, Driver, FailureKind,
+};
 
 fn vector(name: &str) -> Vec<u8> {
     let dir = std::env::var_os("RSERPOOL_SHARED")

@@ -318,12 +318,15 @@ impl GatewayLinks {
         self.send(link, &frame);
     }
 
-    /// The WebSocket of `link` could not even be created.
-    pub fn handle_open_failed(&mut self, link: ChannelId) {
+    /// The WebSocket of `link` could not be opened: `reason` is
+    /// [`CloseReason::ConnectFailed`], or [`CloseReason::AuthenticationFailed`]
+    /// where the driver can tell that the TLS handshake failed (a native
+    /// client can; a browser cannot).
+    pub fn handle_open_failed(&mut self, link: ChannelId, reason: CloseReason) {
         if self.links.remove(&link).is_some() {
             self.out.push_back(LinkOutput::Closed {
                 channel: link,
-                reason: CloseReason::ConnectFailed,
+                reason,
             });
         }
     }
@@ -755,8 +758,18 @@ mod tests {
         assert_eq!(drain(&mut l), [closed(REG, CloseReason::ConnectFailed)]);
         l.open(REG, URL);
         drain(&mut l);
-        l.handle_open_failed(REG);
+        l.handle_open_failed(REG, CloseReason::ConnectFailed);
         assert_eq!(drain(&mut l), [closed(REG, CloseReason::ConnectFailed)]);
+    }
+
+    #[test]
+    fn a_tls_failure_the_driver_can_see_reaches_the_pool_user_as_such() {
+        let mut l = GatewayLinks::new();
+        l.open(REG, URL);
+        drain(&mut l);
+        let why = CloseReason::AuthenticationFailed("UnknownIssuer".into());
+        l.handle_open_failed(REG, why.clone());
+        assert_eq!(drain(&mut l), [closed(REG, why)]);
     }
 
     #[test]

@@ -24,23 +24,9 @@ pub use tokio_tungstenite::tungstenite::Message as WsMessage;
 pub type TlsConfig = Arc<rustls::ClientConfig>;
 
 /// TLS client configuration trusting exactly the CA certificates in a PEM
-/// file (TLS 1.2 and 1.3, ring).
+/// file: the pool-user client's trust builder (`rserpool_client::tls`).
 pub fn tls_trusting(ca_pem: &Path) -> Result<TlsConfig> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_file_iter(ca_pem)
-        .with_context(|| format!("reading {}", ca_pem.display()))?
-    {
-        roots.add(c?)?;
-    }
-    Ok(Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    ))
+    Ok(rserpool_client::tls::client_config(Some(ca_pem))?)
 }
 
 /// What the WebSocket handshake carries besides the URL.

@@ -13,7 +13,7 @@ use anyhow::Result;
 use client_core::pool_user::{Event, PoolUser, SessionId};
 use client_core::wire::consts::PPID_APPLICATION_DEFAULT;
 use client_core::wire::PoolHandle;
-use rserpool_cli::driver::{Driver, NetConnector};
+use rserpool_client::{Driver, GatewayOptions, NetConnector};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -128,10 +128,12 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
         );
     }
     let pool = PoolHandle::from(a.common.pool.as_str());
-    let mut driver = Driver::new(
-        PoolUser::new(s.config.clone()),
-        Arc::new(NetConnector::new(s.tls.clone(), PPID_APPLICATION_DEFAULT)),
-    );
+    let mut driver = Driver::new(PoolUser::new(s.config.clone()), Arc::new(NetConnector))
+        .with_gateway(GatewayOptions {
+            tls: s.tls.clone(),
+            token: None,
+            app_ppid: PPID_APPLICATION_DEFAULT,
+        });
     let start = Instant::now();
     let deadline = start + s.duration;
     let lifetime = (a.session_ms > 0).then(|| Duration::from_millis(a.session_ms));

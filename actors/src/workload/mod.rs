@@ -130,7 +130,7 @@ impl Common {
         };
         let tls = match &self.ca {
             Some(ca) => Some(
-                rserpool_cli::wss::client_config(Some(ca))
+                rserpool_client::tls::client_config(Some(ca))
                     .map_err(|e| anyhow::anyhow!("--ca {}: {e}", ca.display()))?,
             ),
             None => None,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use client_core::pool_user::{Event, PoolUser, RequestId};
 use client_core::wire::PoolHandle;
-use rserpool_cli::driver::{Driver, NetConnector};
+use rserpool_client::{Driver, GatewayOptions, NetConnector};
 use tokio::time::Instant;
 
 use super::{p50, Common};
@@ -41,13 +41,18 @@ pub struct Args {
 /// included) before it counts as failed.
 pub const FRESH_RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A pool user on the network: SCTP, and `wss://` through the gateway.
+fn driver(config: client_core::pool_user::Config, gateway: GatewayOptions) -> Driver {
+    Driver::new(PoolUser::new(config), Arc::new(NetConnector)).with_gateway(gateway)
+}
+
 /// One fresh pool user's resolution: the first PE's id, or why not.
 async fn resolve_once(
     config: client_core::pool_user::Config,
-    connector: Arc<NetConnector>,
+    gateway: GatewayOptions,
     pool: PoolHandle,
 ) -> Result<Option<u32>, String> {
-    let mut d = Driver::new(PoolUser::new(config), connector);
+    let mut d = driver(config, gateway);
     let now = d.now();
     let id = d.pool_user().resolve(pool, now);
     let r = tokio::time::timeout(FRESH_RESOLVE_TIMEOUT, async {
@@ -85,8 +90,11 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
         );
     }
     let pool = PoolHandle::from(a.common.pool.as_str());
-    let connector = Arc::new(NetConnector::new(s.tls.clone(), 0));
-    let mut driver = Driver::new(PoolUser::new(s.config.clone()), connector.clone());
+    let gateway = GatewayOptions {
+        tls: s.tls.clone(),
+        ..GatewayOptions::default()
+    };
+    let mut driver = driver(s.config.clone(), gateway.clone());
     let fresh_config = client_core::pool_user::Config {
         hunt_parallel: 1,
         ..s.config.clone()
@@ -110,7 +118,7 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
                     if fresh_outstanding.len() < MAX_OUTSTANDING {
                         fresh_outstanding.insert(sent, Instant::now());
                         let (tx, cfg, conn, pool, key) =
-                            (fresh_tx.clone(), fresh_config.clone(), connector.clone(), pool.clone(), sent);
+                            (fresh_tx.clone(), fresh_config.clone(), gateway.clone(), pool.clone(), sent);
                         tokio::spawn(async move {
                             let _ = tx.send((key, resolve_once(cfg, conn, pool).await));
                         });

@@ -1,6 +1,6 @@
 //! Pool member selection at the pool user, as RSPLIB's PU does it
-//! (RFC 5356 policies plus RSPLIB's extensions; behaviour as described in
-//! rserpool-wire.md §4, which is RSPLIB's verified behaviour).
+//! (RFC 5356 policies plus RSPLIB's extensions; RSPLIB's behaviour is
+//! described in docs/rsplib-behaviour.md, "Selection at the pool user").
 //!
 //! A [`PoolSelector`] is the PU-side cache of one pool together with the
 //! per-pool selection state each policy needs (round-robin position through
@@ -18,7 +18,8 @@ use core::mem::discriminant;
 const MAX: u32 = u32::MAX;
 
 /// Why a pool element was not accepted into a pool (RSPLIB's cache refuses
-/// the same PEs; rserpool-wire.md §6.2 item 17 — RSPLIB crashes on them, we
+/// the same PEs; docs/rsplib-behaviour.md, "Inputs RSPLIB itself does not
+/// survive" — RSPLIB crashes on them, we
 /// skip them).
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +54,7 @@ impl core::fmt::Display for RefuseReason {
 
 /// Which selected PEs are charged (sequence number and degradation update):
 /// RSPLIB's PU charges every returned PE, its registrar only the first
-/// (rserpool-wire.md §4.2).
+/// (docs/rsplib-behaviour.md, "Selection at the pool user").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Charge {
     All,
@@ -82,7 +83,7 @@ fn sat_add(a: u32, b: u32) -> u32 {
     a.saturating_add(b)
 }
 
-/// Local degradation applies to the LUD family only (rserpool-wire.md §4.2).
+/// Local degradation applies to the LUD family only (docs/rsplib-behaviour.md, "Selection at the pool user").
 fn degradation_of(p: &SelectionPolicy) -> Option<u32> {
     use SelectionPolicy as P;
     match p {
@@ -122,7 +123,7 @@ fn dpf_key(base: u64, distance: u32, dpf: u32) -> u64 {
     v.round().min(f64::from(MAX)) as u64
 }
 
-/// Sort key of a sorted-order policy (rserpool-wire.md §4.3). WRR is
+/// Sort key of a sorted-order policy (docs/rsplib-behaviour.md, "Selection at the pool user"). WRR is
 /// handled separately (two-part key).
 fn key(e: &Entry) -> u64 {
     use SelectionPolicy as P;
@@ -173,7 +174,7 @@ fn key(e: &Entry) -> u64 {
     }
 }
 
-/// Draw weight of a randomised policy (rserpool-wire.md §4.4).
+/// Draw weight of a randomised policy (docs/rsplib-behaviour.md, "Selection at the pool user").
 fn draw_value(e: &Entry) -> u64 {
     use SelectionPolicy as P;
     let clamp = |v: i64| v.clamp(1, i64::from(MAX)) as u64;

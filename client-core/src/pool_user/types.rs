@@ -99,7 +99,7 @@ impl PathSecurity {
     }
 }
 
-/// Configuration. [`Default`] gives RSPLIB's defaults (rserpool-wire.md §5.1)
+/// Configuration. [`Default`] gives RSPLIB's defaults (docs/rsplib-behaviour.md, "Timers and defaults")
 /// plus our Endpoint Unreachable limits.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
@@ -133,7 +133,7 @@ pub struct Config {
     /// retransmission on the next registrar.
     pub request_max_trials: u32,
     /// Operation Error cause 9 means "unknown pool" *or* "refused by the
-    /// registrar's rate limit" (rserpool-wire.md §6.2 item 6): ask this
+    /// registrar's rate limit" (docs/rsplib-behaviour.md, "Unknown pool and rate limiting look the same"): ask this
     /// many further registrars before reporting "no such pool".
     pub unknown_pool_retries: u32,
     /// How long resolved PEs stay usable in the PU cache (RFC 5352
@@ -254,7 +254,7 @@ pub enum RegistrarFailure {
     /// No response within the response timeout.
     ResponseTimeout,
     /// Undecodable bytes, an unexpected response or an ASAP Error: RSPLIB
-    /// drops the association (rserpool-wire.md §5.2) and so do we.
+    /// drops the association (docs/rsplib-behaviour.md, "Registrar hunt") and so do we.
     ProtocolError(String),
     /// Dropped to ask another registrar after cause 9.
     AskAnother,
