@@ -353,7 +353,7 @@ fn unapplied(scenario: &Scenario, defences: &BTreeMap<String, bool>) -> Vec<Stri
             !matches!(
                 d.name.as_str(),
                 "maxeurate" | "maxhrrate" | "pool-user-tls-gateway"
-            )
+            ) && crate::defences::table_name(&d.name).is_none()
         })
         .map(|d| d.name.clone())
         .collect()
@@ -502,6 +502,25 @@ pub fn run(
             detail: Some(format!("restarted with {}", options.join(" "))),
         });
     }
+    // The lab's stand-ins (packet filter inside the VM) set as asked, for
+    // every one the scenario has: a run never inherits another's filter.
+    for d in scenario
+        .defences
+        .iter()
+        .filter(|d| crate::defences::table_name(&d.name).is_some())
+    {
+        let on = defences.get(&d.name) == Some(&true);
+        crate::defences::apply(lab, &d.name, on)
+            .with_context(|| format!("switching {} {}", d.name, if on { "on" } else { "off" }))?;
+        if on {
+            events.push(Event {
+                t_ms: 0,
+                kind: EventKind::Note,
+                node: None,
+                detail: Some(format!("{} on (lab packet filter)", d.name)),
+            });
+        }
+    }
     let started_at = rfc3339_now();
     let result = measure(
         lab,
@@ -517,6 +536,22 @@ pub fn run(
     // Put the lab back for the next run whatever happened: the registrar
     // without the defence's options, PEs an attack removed listed again.
     let mut undo = Vec::new();
+    for (name, _) in defences
+        .iter()
+        .filter(|(n, on)| **on && crate::defences::table_name(n).is_some())
+    {
+        if let Ok(Some(n)) = crate::defences::dropped(lab, name) {
+            events.push(Event {
+                t_ms: result.as_ref().map_or(0, |r| r.3),
+                kind: EventKind::Note,
+                node: None,
+                detail: Some(format!("{name} dropped {n} packets")),
+            });
+        }
+        if let Err(e) = crate::defences::apply(lab, name, false) {
+            undo.push(format!("switching {name} off: {e:#}"));
+        }
+    }
     if !options.is_empty() {
         if let Err(e) = lab.ok(Request::Restart {
             name: REGISTRAR_UNDER_TEST.into(),
@@ -551,10 +586,22 @@ pub fn run(
         .collect();
     let summary = record::summarise(&spans, &samples, &worse);
     let means = record::means(&spans, &samples);
-    let verdict = scenario
+    let mut verdict = scenario
         .expectation
         .as_ref()
         .map(|e| record::judge(e, &defences, &summary));
+    // An attack that did not happen proves nothing, whatever the metric
+    // says: a defence must not pass because its attacker failed to start.
+    let attack_planned = scenario.attacker.is_some()
+        && phases.iter().any(|p| p.name == PhaseName::Attack)
+        && !stopped_before_attack(&events);
+    if attack_planned {
+        let failed = attacker_failure(&events);
+        if let (Some(why), Some(v)) = (failed, verdict.as_mut()) {
+            v.passed = false;
+            v.text = format!("the attacker did not run as planned ({why}); {}", v.text);
+        }
+    }
     let topology = RunTopology {
         registrars: lab
             .topology
@@ -744,6 +791,33 @@ fn measure(
     Ok((spans, samples, actions, now()))
 }
 
+/// Whether the run was stopped before its attacker started.
+fn stopped_before_attack(events: &[Event]) -> bool {
+    !events.iter().any(|e| e.kind == EventKind::AttackStart)
+        && events
+            .iter()
+            .any(|e| e.detail.as_deref() == Some("stopped on request"))
+}
+
+/// Why the attacker did not run as planned: it never started, or its last
+/// line says it ended on an error.
+fn attacker_failure(events: &[Event]) -> Option<String> {
+    if !events.iter().any(|e| e.kind == EventKind::AttackStart) {
+        return Some("it never started".into());
+    }
+    let stop = events.iter().find(|e| e.kind == EventKind::AttackStop)?;
+    let done: serde_json::Value = serde_json::from_str(stop.detail.as_deref()?).ok()?;
+    (done["reason"] == "error").then(|| {
+        let why = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Note && e.t_ms >= stop.t_ms.saturating_sub(10_000))
+            .filter_map(|e| e.detail.as_deref())
+            .find(|d| d.contains("fail") || d.contains("error"))
+            .unwrap_or("it ended on an error");
+        why.to_string()
+    })
+}
+
 /// Values computed from others in the same sample.
 fn derive(values: &mut BTreeMap<String, f64>) {
     if let (Some(hit), Some(ok)) = (
@@ -759,6 +833,42 @@ fn derive(values: &mut BTreeMap<String, f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attacker_that_ended_on_an_error_is_a_failure_of_the_run() {
+        let ev = |kind, detail: &str| Event {
+            t_ms: 100,
+            kind,
+            node: None,
+            detail: Some(detail.into()),
+        };
+        let failed = [
+            ev(EventKind::AttackStart, "attack rogue-registrar"),
+            ev(
+                EventKind::Note,
+                "binding 10.9.0.1:3863 failed: Address not available",
+            ),
+            ev(
+                EventKind::AttackStop,
+                r#"{"done":true,"reason":"error","sent":0}"#,
+            ),
+        ];
+        let why = attacker_failure(&failed).expect("a failure");
+        assert!(why.contains("binding 10.9.0.1:3863 failed"), "{why}");
+        let ran = [
+            ev(EventKind::AttackStart, "attack eu-flood"),
+            ev(
+                EventKind::AttackStop,
+                r#"{"done":true,"reason":"duration","sent":11}"#,
+            ),
+        ];
+        assert_eq!(attacker_failure(&ran), None);
+        assert_eq!(attacker_failure(&[]).as_deref(), Some("it never started"));
+        assert!(stopped_before_attack(&[ev(
+            EventKind::Note,
+            "stopped on request"
+        )]));
+    }
 
     #[test]
     fn actor_lines_become_actions_samples_and_events_at_run_time() {
