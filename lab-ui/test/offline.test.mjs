@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { chromium } from "playwright-core";
 import { CHROMIUM_FLAGS, root, screenshot } from "./lab-harness.mjs";
 
-const RECORD = join(root, "docs/runs/rfc5355-2.13-eu-flood-maxeurate-off-seed1.json");
+const RECORD = join(root, "docs/runs/rfc5355-2.13-eu-flood-off-seed1.json");
 
 test("a saved run replays offline: attack window, harm chart, events, time cursor", async () => {
   const record = JSON.parse(readFileSync(RECORD, "utf8"));

@@ -276,7 +276,19 @@ describe("lab page, default topology", () => {
     assert.equal(saved.schema, "rserpool-run/2");
     assert.equal(saved.seed, 7);
     assert.equal(saved.defences.maxeurate, true);
-    assert.ok(saved.samples.length >= 20, `${saved.samples.length} samples`);
+    // Samples carry the time they were taken (rserpool-run/2): increasing,
+    // and every phase of the run has some.
+    const times = saved.samples.map((s) => s.t_ms);
+    assert.ok(
+      times.every((t, i) => i === 0 || t > times[i - 1]),
+      `${times}`,
+    );
+    for (const p of saved.phases) {
+      assert.ok(
+        times.some((t) => t > p.start_ms && t <= p.end_ms),
+        `no sample in ${p.name}: ${times}`,
+      );
+    }
     assert.deepEqual(errors, []);
   });
 
