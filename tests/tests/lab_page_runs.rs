@@ -94,7 +94,7 @@ fn a_run_from_the_page_streams_progress_and_ends_with_its_record() {
     let (status, r) = page.post(
         "/api/runs",
         &format!(
-            r#"{{"scenario":"{ID}","seed":42,"defences":{{"maxeurate":true}},"phase_scale":0.25}}"#
+            r#"{{"scenario":"{ID}","seed":42,"defences":{{"maxeurate":true}},"phase_scale":0.5}}"#
         ),
     );
     assert_eq!(status, 202, "{r}");
@@ -136,8 +136,25 @@ fn a_run_from_the_page_streams_progress_and_ends_with_its_record() {
     assert_eq!(record["seed"], 42);
     assert_eq!(record["defences"]["maxeurate"], true);
     assert_eq!(record["scenario"]["id"], ID);
-    // (3 + 6 + 3 s) / 4, one sample every 250 ms.
-    assert_eq!(record["samples"].as_array().unwrap().len(), 12);
+    // Samples carry the time they were taken (every 250 ms or later when
+    // the lab is slow): increasing, and every phase has one.
+    let times: Vec<u64> = record["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["t_ms"].as_u64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    for p in record["phases"].as_array().unwrap() {
+        let (start, end) = (
+            p["start_ms"].as_u64().unwrap(),
+            p["end_ms"].as_u64().unwrap(),
+        );
+        assert!(
+            times.iter().any(|&t| t > start && t <= end),
+            "no sample in {p}: {times:?}"
+        );
+    }
 }
 
 #[test]
