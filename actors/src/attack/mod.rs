@@ -227,6 +227,30 @@ pub fn delta(counter: &std::sync::atomic::AtomicU64, last: &mut u64) -> u64 {
     d
 }
 
+/// The victim among the PEs `listed` in `pool`: the one `want` names, or
+/// one chosen by `rng` (the attackers that aim at one PE).
+pub fn pick_victim(
+    listed: Vec<client_core::wire::PoolElement>,
+    want: Option<u32>,
+    pool: &PoolHandle,
+    rng: &mut Rng,
+) -> Result<client_core::wire::PoolElement> {
+    let ids: Vec<u32> = listed.iter().map(|e| e.id.0).collect();
+    let id = match want {
+        Some(id) => id,
+        None => match choose(&ids, 1, rng).first() {
+            Some(id) => *id,
+            None => anyhow::bail!("pool {pool} is empty and no --pe-id given"),
+        },
+    };
+    listed.into_iter().find(|e| e.id.0 == id).ok_or_else(|| {
+        anyhow::anyhow!(
+            "PE {} is not in pool {pool}",
+            client_core::wire::PoolElementId(id)
+        )
+    })
+}
+
 /// `n` distinct items of `from` chosen with `rng` (all of them, shuffled,
 /// when `n` is larger); `from` is sorted first so the choice depends only
 /// on the set and the seed.

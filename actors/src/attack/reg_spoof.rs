@@ -11,13 +11,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use client_core::policy::Rng;
 use client_core::wire::{PoolElement, PoolElementId, PoolHandle};
 use rserpool_sctp::SctpAssociation;
 
 use super::reg_flood::{spawn_registrar_reader, Tally};
-use super::{choose, fresh_pe_id, Act, Attack, Common, Ctx};
+use super::{fresh_pe_id, Act, Attack, Common, Ctx};
 use crate::fields;
 use crate::messages::{self, parse_pe_id};
 use crate::net;
@@ -105,17 +105,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             // (the registration associations' answers go to their readers).
             let looker = net::connect(None, targets[0]).await?;
             let listed = net::resolve_all(&looker, &pool).await?;
-            let ids: Vec<u32> = listed.iter().map(|e| e.id.0).collect();
-            let id = match want {
-                Some(id) => id,
-                None => match choose(&ids, 1, &mut rng).first() {
-                    Some(id) => *id,
-                    None => bail!("pool {pool} is empty and no --pe-id given"),
-                },
-            };
-            let Some(victim) = listed.into_iter().find(|e| e.id.0 == id) else {
-                bail!("PE {} is not in pool {pool}", PoolElementId(id));
-            };
+            let victim = super::pick_victim(listed, want, &pool, &mut rng)?;
             let mut links = Vec::new();
             for t in &targets {
                 let local = bind.map(|ip| SocketAddr::new(ip, 0));

@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use client_core::policy::Rng;
-use client_core::wire::{AsapMessage, PoolElement, PoolElementId, PoolHandle, ServerId};
+use client_core::wire::{AsapMessage, PoolElement, PoolHandle, ServerId};
 use rserpool_sctp::SctpAssociation;
 
-use super::{choose, Act, Attack, Common, Ctx};
+use super::{Act, Attack, Common, Ctx};
 use crate::fields;
 use crate::messages::{self, parse_pe_id};
 use crate::net;
@@ -135,17 +135,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
         .setup(async {
             let first = net::connect(None, targets[0]).await?;
             let listed = net::resolve_all(&first, &pool).await?;
-            let ids: Vec<u32> = listed.iter().map(|e| e.id.0).collect();
-            let id = match want {
-                Some(id) => id,
-                None => match choose(&ids, 1, &mut rng).first() {
-                    Some(id) => *id,
-                    None => bail!("pool {pool} is empty and no --pe-id given"),
-                },
-            };
-            let Some(victim) = listed.into_iter().find(|e| e.id.0 == id) else {
-                bail!("PE {} is not in pool {pool}", PoolElementId(id));
-            };
+            let victim = super::pick_victim(listed, want, &pool, &mut rng)?;
             let mut assocs = vec![Arc::new(first)];
             if mode == Mode::Deregistration {
                 for t in &targets[1..] {
