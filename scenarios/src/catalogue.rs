@@ -228,6 +228,10 @@ pub enum Expectation {
         phase: PhaseName,
         without: Bound,
         with: WithDefence,
+        /// Further defences, each with its own bound (a scenario can be
+        /// defended by an RSPLIB option and by the project's gateway).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<WithDefence>,
     },
     /// Nothing defends with RSPLIB: the harm is observed (the bound holds
     /// with every defence off) and the card says so.
@@ -251,6 +255,17 @@ impl Expectation {
     pub fn phase(&self) -> PhaseName {
         match self {
             Expectation::Compare { phase, .. } | Expectation::ObservedOnly { phase, .. } => *phase,
+        }
+    }
+
+    /// Every defence this expectation bounds, with its bound (none for
+    /// observed-only).
+    pub fn with_defences(&self) -> Vec<&WithDefence> {
+        match self {
+            Expectation::Compare { with, also, .. } => {
+                std::iter::once(with).chain(also.iter()).collect()
+            }
+            Expectation::ObservedOnly { .. } => Vec::new(),
         }
     }
 }
@@ -544,6 +559,7 @@ fn compare(metric: &str, without: Bound, defence: &str, with: Bound) -> Option<E
             op: with.op,
             value: with.value,
         },
+        also: Vec::new(),
     })
 }
 
@@ -1017,7 +1033,7 @@ mod tests {
         for s in Catalogue::builtin().scenarios {
             let Some(e) = &s.expectation else { continue };
             assert!(s.metric(e.metric()).is_some(), "{}: {}", s.id, e.metric());
-            if let Expectation::Compare { with, .. } = e {
+            for with in e.with_defences() {
                 assert!(s.defence(&with.defence).is_ok(), "{}", s.id);
             }
             if !s.phases.is_empty() {

@@ -137,15 +137,19 @@ fn card(o: &mut String, s: &Scenario, runs: &[RunRecord]) {
             metric,
             phase,
             without,
-            with,
+            ..
         }) => {
+            let withs: Vec<String> = s
+                .expectation
+                .iter()
+                .flat_map(|e| e.with_defences())
+                .map(|w| format!("{} {} with `{}`", w.op.as_str(), w.value, w.defence))
+                .collect();
             let _ = writeln!(
                 o,
-                "- Expected: `{metric}` in {} {without} without defences; {} {} with `{}`",
+                "- Expected: `{metric}` in {} {without} without defences; {}",
                 phase.as_str(),
-                with.op.as_str(),
-                with.value,
-                with.defence
+                withs.join("; ")
             );
         }
         Some(Expectation::ObservedOnly {

@@ -175,17 +175,22 @@ pub fn judge(
         };
     };
     let (bound, label) = match expectation {
-        Expectation::Compare { without, with, .. } => {
-            if defences.get(&with.defence).copied().unwrap_or(false) {
-                (
+        Expectation::Compare { without, .. } => {
+            // The first defence switched on that the expectation bounds;
+            // with none on, the harm bound.
+            match expectation
+                .with_defences()
+                .into_iter()
+                .find(|w| defences.get(&w.defence).copied().unwrap_or(false))
+            {
+                Some(w) => (
                     crate::catalogue::Bound {
-                        op: with.op,
-                        value: with.value,
+                        op: w.op,
+                        value: w.value,
                     },
-                    format!("with {}", with.defence),
-                )
-            } else {
-                (*without, "without the defence".to_string())
+                    format!("with {}", w.defence),
+                ),
+                None => (*without, "without the defence".to_string()),
             }
         }
         Expectation::ObservedOnly { harm, .. } => (*harm, "observed".to_string()),

@@ -340,21 +340,22 @@ fn registrar_options(scenario: &Scenario, defences: &BTreeMap<String, bool>) -> 
     v
 }
 
-/// Defences switched on that nothing applies yet: a run with one of them
-/// is refused rather than reported as defended.
+/// Whether this runner can switch `defence` on: an RSPLIB registrar
+/// option it restarts registrar-1 with, a lab allow-list table
+/// (`defences.rs`), or a setting of the actors' command lines
+/// (`actor_args.rs`). A catalogue defence it cannot apply yet is refused
+/// rather than reported as defended.
+pub fn can_apply(defence: &str) -> bool {
+    matches!(defence, "maxeurate" | "maxhrrate" | "pool-user-tls-gateway")
+        || crate::defences::table_name(defence).is_some()
+}
+
+/// Defences switched on that nothing applies yet.
 fn unapplied(scenario: &Scenario, defences: &BTreeMap<String, bool>) -> Vec<String> {
     scenario
         .defences
         .iter()
-        .filter(|d| defences.get(&d.name) == Some(&true))
-        // Applied here (registrar options) or by the workload's command
-        // line (actor_args).
-        .filter(|d| {
-            !matches!(
-                d.name.as_str(),
-                "maxeurate" | "maxhrrate" | "pool-user-tls-gateway"
-            ) && crate::defences::table_name(&d.name).is_none()
-        })
+        .filter(|d| defences.get(&d.name) == Some(&true) && !can_apply(&d.name))
         .map(|d| d.name.clone())
         .collect()
 }
