@@ -5,6 +5,7 @@ pub mod announce;
 pub mod eu_flood;
 pub mod hr_flood;
 pub mod ka_flood;
+pub mod pool_user_path;
 pub mod reg_flood;
 pub mod reg_spoof;
 pub mod replay;
