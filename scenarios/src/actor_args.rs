@@ -108,7 +108,7 @@ pub fn attacker_args_with(
     let _ = (topology, own);
     // Kinds that act from the attackers' own lab address (so a lab
     // allow-list can tell them apart).
-    if matches!(a.kind.as_str(), "rogue-enrp" | "reg-flood") {
+    if matches!(a.kind.as_str(), "rogue-enrp" | "reg-flood" | "rogue-pe") {
         v.extend(["--source".into(), ATTACKER_ADDRESS.into()]);
     }
     for (name, value) in params {

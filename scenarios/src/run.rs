@@ -16,7 +16,7 @@ use rserpool_lab::topology::{ProcessKind, ENRP_PORT};
 use rserpool_lab::{request_agent, Topology};
 
 use crate::actor_args::{attacker_args_with, workload_args_with};
-use crate::catalogue::{Catalogue, PhaseName, Scenario};
+use crate::catalogue::{Catalogue, PhaseName, Scenario, Worse};
 use crate::record::{
     self, Event, EventKind, PeInfo, PhaseSpan, RegistrarInfo, RunRecord, RunTopology, Sample,
 };
@@ -397,7 +397,12 @@ impl Actor {
 
     /// Reads what it printed since the last call (ending it first when
     /// `stop`); returns the sample values among the new lines.
-    fn read(&mut self, lab: &LabHandle, stop: bool) -> Result<BTreeMap<String, f64>> {
+    fn read(
+        &mut self,
+        lab: &LabHandle,
+        stop: bool,
+        worse: &BTreeMap<String, Worse>,
+    ) -> Result<BTreeMap<String, f64>> {
         if !self.running {
             return Ok(BTreeMap::new());
         }
@@ -419,9 +424,15 @@ impl Actor {
                 )),
             });
         }
+        // Several windows can arrive between two samples when the lab is
+        // slow: each is derived on its own, then they are combined into
+        // the worst value per metric (as the phase summary is), so no
+        // window's harm is overwritten by a later quiet one.
         let mut values = BTreeMap::new();
         for (_, v) in &new.samples {
-            values.extend(v.clone());
+            let mut v = v.clone();
+            derive(&mut v);
+            merge_worst(&mut values, v, worse);
         }
         self.out.actions.append(&mut new.actions);
         self.out.events.append(&mut new.events);
@@ -440,7 +451,9 @@ impl Actor {
 /// Every sample is stamped with the run time at which it was taken (its
 /// hsdump was asked), not a planned slot: under load the samples drift
 /// apart rather than lie about when they were seen. Actor sample lines are
-/// merged into the first sample taken after they were read.
+/// merged into the first sample taken after they were read; when several
+/// of one kind arrive between two samples, the sample keeps the worst
+/// value of each metric (no window's harm is overwritten by a later one).
 pub fn run(
     lab: &LabHandle,
     scenario: &Scenario,
@@ -669,6 +682,11 @@ fn measure(
     stop: &AtomicBool,
 ) -> Result<Measured> {
     let pool = scenario.topology.pool.clone();
+    let worse: BTreeMap<String, Worse> = scenario
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.worse))
+        .collect();
     let own: BTreeSet<u32> = lab
         .handlespaces()
         .iter()
@@ -736,9 +754,9 @@ fn measure(
         let t_ms = now();
         let mut values = handlespace_values(&lab.handlespaces(), &pool, &own);
         for a in &mut actors {
-            values.extend(a.read(lab, false)?);
+            let v = a.read(lab, false, &worse)?;
+            merge_worst(&mut values, v, &worse);
         }
-        derive(&mut values);
         let sample = Sample { t_ms, values };
         let phase = spans
             .iter()
@@ -776,15 +794,15 @@ fn measure(
     while !stopped && actors.iter().any(|a| a.running) && Instant::now() < grace {
         std::thread::sleep(Duration::from_millis(100));
         for a in &mut actors {
-            let late = a.read(lab, false)?;
+            let late = a.read(lab, false, &worse)?;
             if let Some(last) = samples.last_mut() {
-                last.values.extend(late);
+                merge_worst(&mut last.values, late, &worse);
             }
         }
     }
     let mut actions = Vec::new();
     for mut a in actors {
-        a.read(lab, true)?;
+        a.read(lab, true, &worse)?;
         if a.role == "attacker" {
             events.push(Event {
                 t_ms: a
@@ -803,6 +821,22 @@ fn measure(
         events.append(&mut a.out.events);
     }
     Ok((spans, samples, actions, now()))
+}
+
+/// Adds `new` to `into`, keeping the worse value where both have a
+/// metric: the lower where the scenario says lower is worse, else the
+/// higher (as `record::summarise` does).
+fn merge_worst(
+    into: &mut BTreeMap<String, f64>,
+    new: BTreeMap<String, f64>,
+    worse: &BTreeMap<String, Worse>,
+) {
+    for (k, v) in new {
+        let lower = worse.get(&k) == Some(&Worse::Lower);
+        into.entry(k)
+            .and_modify(|w| *w = if lower { w.min(v) } else { w.max(v) })
+            .or_insert(v);
+    }
 }
 
 /// Whether the run was stopped before its attacker started.
@@ -847,6 +881,33 @@ fn derive(values: &mut BTreeMap<String, f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_read_together_keep_each_metrics_worst_value() {
+        let worse: BTreeMap<String, Worse> = [
+            ("rogue_session_share".to_string(), Worse::Higher),
+            ("healthy_pes".to_string(), Worse::Lower),
+        ]
+        .into();
+        let out = parse_actor_output(
+            concat!(
+                r#"{"t_ms":250,"sample":{"rogue_session_share":0.5,"healthy_pes":4,"hit_fake":1,"resolutions_ok":4}}"#,
+                "\n",
+                r#"{"t_ms":500,"sample":{"rogue_session_share":0,"healthy_pes":3,"hit_fake":0,"resolutions_ok":4}}"#,
+            ),
+            0,
+        );
+        let mut merged = BTreeMap::new();
+        for (_, v) in out.samples {
+            let mut v = v;
+            derive(&mut v);
+            merge_worst(&mut merged, v, &worse);
+        }
+        assert_eq!(merged["rogue_session_share"], 0.5);
+        assert_eq!(merged["healthy_pes"], 3.0);
+        // Each window's share is derived before they are combined.
+        assert_eq!(merged["hit_fake_share"], 0.25);
+    }
 
     #[test]
     fn an_attacker_that_ended_on_an_error_is_a_failure_of_the_run() {
