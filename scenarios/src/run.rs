@@ -111,13 +111,17 @@ impl LabHandle {
     }
 
     fn spawn(&self, args: &[String], timeout_ms: u64) -> Result<u64> {
+        self.spawn_program("rserpool-actor", args, timeout_ms)
+    }
+
+    fn spawn_program(&self, program: &str, args: &[String], timeout_ms: u64) -> Result<u64> {
         match self.request(Request::Spawn {
-            program: "rserpool-actor".into(),
+            program: program.into(),
             args: args.to_vec(),
             timeout_ms,
         })? {
             Response::Spawned { id } => Ok(id),
-            Response::Error { message } => bail!("starting rserpool-actor: {message}"),
+            Response::Error { message } => bail!("starting {program}: {message}"),
             other => bail!("unexpected agent answer {other:?}"),
         }
     }
@@ -541,6 +545,22 @@ pub fn run(
             });
         }
     }
+    // Pool elements of the scenario's own (a pool the lab's topology does
+    // not have), started for this run and stopped after it.
+    let total_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
+    let run_pes = start_run_pes(lab, scenario, total_ms)?;
+    if !run_pes.is_empty() {
+        events.push(Event {
+            t_ms: 0,
+            kind: EventKind::Note,
+            node: None,
+            detail: Some(format!(
+                "started {} rspserver PE(s) of {} for the run",
+                run_pes.len(),
+                scenario.topology.pool
+            )),
+        });
+    }
     let started_at = rfc3339_now();
     let result = measure(
         lab,
@@ -553,9 +573,15 @@ pub fn run(
         &mut on_progress,
         stop,
     );
-    // Put the lab back for the next run whatever happened: the registrar
-    // without the defence's options, PEs an attack removed listed again.
+    // Put the lab back for the next run whatever happened: the run's own
+    // PEs stopped (SIGINT: they deregister), the registrar without the
+    // defence's options, PEs an attack removed listed again.
     let mut undo = Vec::new();
+    for id in run_pes {
+        if let Err(e) = lab.spawn_output(id, usize::MAX, true) {
+            undo.push(format!("stopping the run's PE {id}: {e:#}"));
+        }
+    }
     for (name, _) in defences
         .iter()
         .filter(|(n, on)| **on && crate::defences::table_name(n).is_some())
@@ -663,6 +689,80 @@ pub fn run(
         verdict,
         command: opts.command.clone(),
     })
+}
+
+/// The rspserver command lines of the scenario's own PEs
+/// (`Topology::run_pes`): RSPLIB's files (CalcApp's statistics) in /tmp.
+pub fn run_pe_args(scenario: &Scenario) -> Vec<Vec<String>> {
+    let t = &scenario.topology;
+    let mut v = Vec::new();
+    for (g, group) in t.run_pes.iter().enumerate() {
+        for i in 0..group.count {
+            let mut args = vec![
+                format!("-{}", group.service),
+                format!(
+                    "-registrar={}:3863",
+                    Topology::registrar_address(group.registrar as usize)
+                ),
+                format!("-poolhandle={}", t.pool),
+            ];
+            if group.service == "calcapp" {
+                args.push(format!("-capvector=/tmp/run-pe-{g}-{i}.vec"));
+                args.push(format!("-capscalar=/tmp/run-pe-{g}-{i}.sca"));
+            }
+            args.extend(group.options.iter().cloned());
+            v.push(args);
+        }
+    }
+    v
+}
+
+/// Starts the scenario's own PEs and waits until every registrar lists
+/// them; their spawn ids, to stop them after the run.
+fn start_run_pes(lab: &LabHandle, scenario: &Scenario, total_ms: u64) -> Result<Vec<u64>> {
+    let lines = run_pe_args(scenario);
+    let mut ids = Vec::new();
+    for args in &lines {
+        match lab.spawn_program("rspserver", args, total_ms + 60_000) {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                for id in ids {
+                    let _ = lab.spawn_output(id, usize::MAX, true);
+                }
+                return Err(e);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    let pool = &scenario.topology.pool;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = lab
+            .handlespaces()
+            .iter()
+            .map(|h| {
+                h.as_ref()
+                    .and_then(|h| h.pools.get(pool))
+                    .map_or(0, |p| p.elements.len())
+            })
+            .min()
+            .unwrap_or(0);
+        if listed >= lines.len() {
+            return Ok(ids);
+        }
+        if Instant::now() > deadline {
+            for id in ids {
+                let _ = lab.spawn_output(id, usize::MAX, true);
+            }
+            bail!(
+                "the run's {} PEs of {pool} are not listed at every registrar 20 s after starting them ({listed} are)",
+                lines.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 type Measured = (Vec<PhaseSpan>, Vec<Sample>, Vec<serde_json::Value>, u64);
