@@ -9,9 +9,11 @@
 
 pub mod attack;
 pub mod bounds;
+pub mod calcapp;
 pub mod messages;
 pub mod net;
 pub mod output;
+pub mod pe_load;
 pub mod schedule;
 pub mod stop;
 pub mod workload;

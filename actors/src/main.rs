@@ -29,6 +29,10 @@ enum Command {
 enum AttackKind {
     /// Forged Server Announces on the announce multicast group (RFC 5355 §2.12).
     Announce(attack::announce::Args),
+    /// An insider pool user that always picks one PE (RFC 5355 §2.17).
+    BiasedPu(attack::biased_pu::Args),
+    /// A CalcApp pool user that alters the cookie it echoes after failover (RFC 5355 §2.16).
+    CookieTamper(attack::cookie_tamper::Args),
     /// Endpoint Unreachable reports for healthy PEs (RFC 5355 §2.13).
     EuFlood(attack::eu_flood::Args),
     /// Handle Resolutions at a rate.
@@ -41,6 +45,8 @@ enum AttackKind {
     Replay(attack::replay::Args),
     /// Endpoint Keep-Alives at a PE, optionally as its home registrar (RFC 5355 §2.14).
     KaFlood(attack::ka_flood::Args),
+    /// An insider PE of a load-based pool that advertises load 0 (RFC 5355 §2.17).
+    LyingPe(attack::lying_pe::Args),
     /// An unauthorised PE that serves echo and records its sessions (RFC 5355 §2.4).
     RoguePe(attack::rogue_pe::Args),
     /// A rogue ENRP server: Presence, then Handle Updates adding fake PEs (RFC 5355 §2.5).
@@ -55,6 +61,8 @@ enum WorkloadKind {
     ResolveLoop(workload::resolve_loop::Args),
     /// Hold echo sessions with the pool's PEs, failing over.
     EchoSessions(workload::echo_sessions::Args),
+    /// CalcApp jobs at the PEs the registrar picks (RSPLIB's CalcApp pool).
+    Calcapp(workload::calcapp::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,12 +82,15 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Attack(k) => match k {
                 AttackKind::Announce(a) => attack::announce::run(a, stop).await,
+                AttackKind::BiasedPu(a) => attack::biased_pu::run(a, stop).await,
+                AttackKind::CookieTamper(a) => attack::cookie_tamper::run(a, stop).await,
                 AttackKind::EuFlood(a) => attack::eu_flood::run(a, stop).await,
                 AttackKind::HrFlood(a) => attack::hr_flood::run(a, stop).await,
                 AttackKind::RegFlood(a) => attack::reg_flood::run(a, stop).await,
                 AttackKind::RegSpoof(a) => attack::reg_spoof::run(a, stop).await,
                 AttackKind::Replay(a) => attack::replay::run(a, stop).await,
                 AttackKind::KaFlood(a) => attack::ka_flood::run(a, stop).await,
+                AttackKind::LyingPe(a) => attack::lying_pe::run(a, stop).await,
                 AttackKind::RoguePe(a) => attack::rogue_pe::run(a, stop).await,
                 AttackKind::RogueEnrp(a) => attack::rogue_enrp::run(a, stop).await,
                 AttackKind::RogueRegistrar(a) => attack::rogue_registrar::run(a, stop).await,
@@ -87,6 +98,7 @@ fn main() -> std::process::ExitCode {
             Command::Workload(k) => match k {
                 WorkloadKind::ResolveLoop(a) => workload::resolve_loop::run(a, stop).await,
                 WorkloadKind::EchoSessions(a) => workload::echo_sessions::run(a, stop).await,
+                WorkloadKind::Calcapp(a) => workload::calcapp::run(a, stop).await,
             },
         }
     });

@@ -59,11 +59,17 @@ pub async fn recv_asap(assoc: &SctpAssociation) -> Result<AsapMessage> {
 /// Every PE of `pool` the registrar on `assoc` returns (Handle Resolution
 /// with items = all).
 pub async fn resolve_all(assoc: &SctpAssociation, pool: &PoolHandle) -> Result<Vec<PoolElement>> {
-    send_asap(
-        assoc,
-        &messages::handle_resolution(pool, Some(consts::HANDLE_RESOLUTION_ITEMS_ALL)),
-    )
-    .await?;
+    resolve_items(assoc, pool, consts::HANDLE_RESOLUTION_ITEMS_ALL).await
+}
+
+/// The PEs of `pool` the registrar on `assoc` picks by the pool's policy,
+/// at most `items` (RSPLIB's option 0x803f; its tools ask for 1).
+pub async fn resolve_items(
+    assoc: &SctpAssociation,
+    pool: &PoolHandle,
+    items: u32,
+) -> Result<Vec<PoolElement>> {
+    send_asap(assoc, &messages::handle_resolution(pool, Some(items))).await?;
     let answer = tokio::time::timeout(CONNECT_TIMEOUT, async {
         loop {
             if let AsapMessage::HandleResolutionResponse(r) = recv_asap(assoc).await? {

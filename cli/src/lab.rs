@@ -321,6 +321,16 @@ pub fn run(cmd: LabCommand, json: bool, out: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// When `lab up` started: the phases below print their time since it.
+static LAB_UP_STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// `lab up`'s progress on stderr: each start-up phase as it begins, with
+/// the time since the command started.
+fn print_phase(p: rserpool_lab::LabPhase) {
+    let t0 = *LAB_UP_STARTED.get_or_init(std::time::Instant::now);
+    eprintln!("[{:>6.1} s] {p}…", t0.elapsed().as_secs_f64());
+}
+
 fn up(
     topology: Option<PathBuf>,
     mode: Option<String>,
@@ -347,10 +357,11 @@ fn up(
         Some("native") => Some(Mode::Native),
         Some(m) => bail!("--mode {m}: use vm or native"),
     };
-    eprintln!("starting the lab (first run builds the VM image and static binaries; minutes)…");
+    LAB_UP_STARTED.get_or_init(std::time::Instant::now);
     let lab = Lab::start(LabOptions {
         topology,
         mode,
+        on_phase: Some(print_phase),
         ..LabOptions::default()
     })?;
     let access = LabAccess::of(&lab);

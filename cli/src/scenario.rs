@@ -28,6 +28,28 @@ pub enum ScenarioCommand {
         #[arg(long, default_value = "docs/runs")]
         runs: PathBuf,
     },
+    /// Run every staged scenario (or the ids given) against the running
+    /// lab with every defence off, then once with each defence on, and
+    /// write each run record to DIR as `ID-off-seedN.json` /
+    /// `ID-DEFENCE-seedN.json` (the records `scenario docs` reads). Every
+    /// run is recorded, failed verdicts too; the status is 1 if any run
+    /// failed or did not finish.
+    Record(RecordArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// Scenario ids; none: every staged scenario of the catalogue.
+    pub ids: Vec<String>,
+    /// Where the run records go.
+    #[arg(long, default_value = "docs/runs")]
+    pub dir: PathBuf,
+    /// Seed of every run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Scale every phase's duration.
+    #[arg(long, default_value_t = 0.5)]
+    pub phase_scale: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,6 +129,7 @@ pub fn run(cmd: &ScenarioCommand, as_json: bool, out: &mut dyn Write) -> Result<
             }
         }
         ScenarioCommand::Run(a) => return run_scenario(&cat, a, as_json, out),
+        ScenarioCommand::Record(a) => return record(&cat, a, out),
         ScenarioCommand::Docs { runs } => {
             let records = read_records(runs)?;
             write!(out, "{}", docs::scenarios_md(&cat, &records)).map_err(io)?;
@@ -159,7 +182,6 @@ fn run_scenario(
         Some(_) => vec![Some(false), Some(true)],
         None => vec![None],
     };
-    let stop = std::sync::atomic::AtomicBool::new(false);
     let mut records = Vec::new();
     for v in variants {
         let mut d = defences.clone();
@@ -167,47 +189,15 @@ fn run_scenario(
             d.retain(|(n, _)| n != name);
             d.push((name.clone(), on));
         }
-        let mut command = format!("rserpool scenario run {} --seed {}", a.id, a.seed);
-        for (n, on) in &d {
-            command.push_str(&format!(
-                " --defence {n}={}",
-                if *on { "on" } else { "off" }
-            ));
-        }
-        for p in &a.params {
-            command.push_str(&format!(" --param {p}"));
-        }
-        if a.phase_scale != 1.0 {
-            command.push_str(&format!(" --phase-scale {}", a.phase_scale));
-        }
-        let opts = rserpool_scenarios::RunOptions {
-            seed: a.seed,
-            defences: d,
-            params: params.clone(),
-            phase_scale: a.phase_scale,
-            command,
-        };
-        let rec = rserpool_scenarios::run(
+        let rec = run_one(
             &lab,
             scenario,
-            &opts,
-            |p| {
-                let vals: Vec<String> = p
-                    .sample
-                    .values
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                eprintln!(
-                    "[{:>6} ms] {:<8} {}",
-                    p.elapsed_ms,
-                    p.phase.as_str(),
-                    vals.join(" ")
-                );
-            },
-            &stop,
-        )
-        .map_err(CliError::from)?;
+            d,
+            &a.params,
+            params.clone(),
+            a.seed,
+            a.phase_scale,
+        )?;
         if let Some(v) = &rec.verdict {
             eprintln!("verdict: {}", v.text);
         }
@@ -265,6 +255,139 @@ fn run_scenario(
         ));
     }
     out.flush().map_err(io)
+}
+
+/// One run of `scenario` on `lab`, progress on stderr; its record's
+/// command is the `rserpool scenario run` line that repeats it.
+fn run_one(
+    lab: &rserpool_scenarios::LabHandle,
+    scenario: &rserpool_scenarios::Scenario,
+    defences: Vec<(String, bool)>,
+    param_switches: &[String],
+    params: Vec<(String, f64)>,
+    seed: u64,
+    phase_scale: f64,
+) -> Result<RunRecord, CliError> {
+    let mut command = format!("rserpool scenario run {} --seed {seed}", scenario.id);
+    for (n, on) in &defences {
+        command.push_str(&format!(
+            " --defence {n}={}",
+            if *on { "on" } else { "off" }
+        ));
+    }
+    for p in param_switches {
+        command.push_str(&format!(" --param {p}"));
+    }
+    if phase_scale != 1.0 {
+        command.push_str(&format!(" --phase-scale {phase_scale}"));
+    }
+    let opts = rserpool_scenarios::RunOptions {
+        seed,
+        defences,
+        params,
+        phase_scale,
+        command,
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    rserpool_scenarios::run(
+        lab,
+        scenario,
+        &opts,
+        |p| {
+            let vals: Vec<String> = p
+                .sample
+                .values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            eprintln!(
+                "[{:>6} ms] {:<8} {}",
+                p.elapsed_ms,
+                p.phase.as_str(),
+                vals.join(" ")
+            );
+        },
+        &stop,
+    )
+    .map_err(CliError::from)
+}
+
+/// `rserpool scenario record`: every staged scenario off, then each
+/// defence on; one record file per run.
+fn record(cat: &Catalogue, a: &RecordArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if !(0.05..=10.0).contains(&a.phase_scale) {
+        return Err(usage(anyhow::anyhow!(
+            "--phase-scale must be within 0.05..=10"
+        )));
+    }
+    let scenarios: Vec<&rserpool_scenarios::Scenario> = if a.ids.is_empty() {
+        cat.scenarios
+            .iter()
+            .filter(|s| cat.runnable(&s.id).is_ok() && !s.phases.is_empty())
+            .collect()
+    } else {
+        a.ids
+            .iter()
+            .map(|id| cat.runnable(id).map_err(usage))
+            .collect::<Result<_, _>>()?
+    };
+    let (agent, token, topology) = crate::lab::current_lab().map_err(CliError::from)?;
+    let lab = rserpool_scenarios::LabHandle {
+        agent,
+        token,
+        topology,
+    };
+    std::fs::create_dir_all(&a.dir).map_err(io)?;
+    let mut failed = 0;
+    for s in scenarios {
+        let names: Vec<&str> = s.defences.iter().map(|d| d.name.as_str()).collect();
+        let mut variants: Vec<Option<&str>> = vec![None];
+        variants.extend(names.iter().map(|n| Some(*n)));
+        for on in variants {
+            let label = on.unwrap_or("off");
+            if on.is_some_and(|n| !rserpool_scenarios::run::can_apply(n)) {
+                writeln!(out, "{} {label}: not applied by the runner yet", s.id).map_err(io)?;
+                failed += 1;
+                continue;
+            }
+            let defences: Vec<(String, bool)> = names
+                .iter()
+                .map(|n| (n.to_string(), Some(*n) == on))
+                .collect();
+            match run_one(&lab, s, defences, &[], Vec::new(), a.seed, a.phase_scale) {
+                Ok(rec) => {
+                    let path = a.dir.join(format!("{}-{label}-seed{}.json", s.id, a.seed));
+                    let text = serde_json::to_string_pretty(&rec)
+                        .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+                    std::fs::write(&path, text).map_err(io)?;
+                    let v = rec.verdict.as_ref();
+                    if !v.is_some_and(|v| v.passed) {
+                        failed += 1;
+                    }
+                    writeln!(
+                        out,
+                        "{} {label}: {} ({})",
+                        s.id,
+                        v.map_or("no verdict", |v| v.text.as_str()),
+                        path.display()
+                    )
+                    .map_err(io)?;
+                }
+                Err(e) => {
+                    failed += 1;
+                    writeln!(out, "{} {label}: run failed: {e}", s.id).map_err(io)?;
+                }
+            }
+            out.flush().map_err(io)?;
+        }
+    }
+    if failed > 0 {
+        return Err(CliError::new(
+            ExitStatus::Failure,
+            anyhow::anyhow!("{failed} run(s) failed or were not applied"),
+        ));
+    }
+    Ok(())
 }
 
 /// Every `*.json` run record in `dir`, sorted by file name; none if the

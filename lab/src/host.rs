@@ -74,6 +74,37 @@ pub struct LabOptions {
     /// Guest memory of the VM in MiB (the gateway capacity bench needs
     /// more than the default 256).
     pub memory_mib: u32,
+    /// Told as each start-up phase begins (`rserpool lab up` prints them).
+    pub on_phase: Option<fn(LabPhase)>,
+}
+
+/// The phases of [`Lab::start`], in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabPhase {
+    /// Building the binaries the lab runs (agent, gateway, actors), static
+    /// for the VM; cargo's cache makes later runs quick.
+    BuildingBinaries,
+    /// Building (or finding cached) the VM's kernel and image.
+    BuildingImage,
+    /// Booting the VM, or starting the native agent.
+    Starting,
+    /// Waiting until every registrar lists every PE.
+    WaitingForPools,
+}
+
+impl std::fmt::Display for LabPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LabPhase::BuildingBinaries => {
+                "building the lab's binaries (first run: several minutes; then seconds)"
+            }
+            LabPhase::BuildingImage => {
+                "preparing the VM image (first run: packages and a build, minutes; then cached)"
+            }
+            LabPhase::Starting => "starting the registrars' machine",
+            LabPhase::WaitingForPools => "waiting until every registrar lists every pool element",
+        })
+    }
 }
 
 impl Default for LabOptions {
@@ -83,6 +114,7 @@ impl Default for LabOptions {
             mode: None,
             ready_timeout: Duration::from_secs(60),
             memory_mib: 256,
+            on_phase: None,
         }
     }
 }
@@ -215,6 +247,12 @@ impl Lab {
                 .join("runs")
                 .join(format!("{}-{}", std::process::id(), random_token()?));
         std::fs::create_dir_all(&run_dir)?;
+        let phase = |p: LabPhase| {
+            if let Some(f) = opts.on_phase {
+                f(p);
+            }
+        };
+        phase(LabPhase::BuildingBinaries);
         build_guest_binaries(mode, &run_dir.join("bin"))?;
         let token = random_token()?;
         std::fs::write(run_dir.join("token"), &token)?;
@@ -242,7 +280,9 @@ impl Lab {
         let mut lab = match mode {
             Mode::Vm => {
                 std::fs::write(run_dir.join("init.sh"), guest_init_script(&opts.topology))?;
+                phase(LabPhase::BuildingImage);
                 let img = image::build(&cache)?;
+                phase(LabPhase::Starting);
                 let mut ports = vec![AGENT_PORT];
                 ports.extend(opts.topology.forward.iter().copied());
                 t_env = Instant::now();
@@ -286,6 +326,7 @@ impl Lab {
                     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
                     l.local_addr()?.port()
                 };
+                phase(LabPhase::Starting);
                 t_env = Instant::now();
                 let child = Command::new(run_dir.join("bin/rserpool-lab-agent"))
                     .arg("--topology")
@@ -321,6 +362,7 @@ impl Lab {
                 }
             }
         };
+        phase(LabPhase::WaitingForPools);
         match lab.request(Request::WaitReady {
             timeout_ms: u64::try_from(opts.ready_timeout.as_millis()).unwrap_or(u64::MAX),
         })? {

@@ -4,7 +4,16 @@
 
 use std::time::{Duration, Instant};
 
-use rserpool_lab::{Lab, LabOptions, Mode, Topology};
+use std::sync::Mutex;
+
+use rserpool_lab::{Lab, LabOptions, LabPhase, Mode, Topology};
+
+/// The start-up phases the lab announced (`rserpool lab up` prints them).
+static PHASES: Mutex<Vec<LabPhase>> = Mutex::new(Vec::new());
+
+fn record_phase(p: LabPhase) {
+    PHASES.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+}
 
 #[test]
 fn a_lab_whose_vm_was_killed_says_it_died_and_keeps_qemus_stderr_and_console() {
@@ -12,9 +21,20 @@ fn a_lab_whose_vm_was_killed_says_it_died_and_keeps_qemus_stderr_and_console() {
     let mut lab = Lab::start(LabOptions {
         topology,
         mode: Some(Mode::Vm),
+        on_phase: Some(record_phase),
         ..LabOptions::default()
     })
     .expect("lab starts");
+    assert_eq!(
+        *PHASES.lock().unwrap(),
+        [
+            LabPhase::BuildingBinaries,
+            LabPhase::BuildingImage,
+            LabPhase::Starting,
+            LabPhase::WaitingForPools
+        ],
+        "a VM lab announces every start-up phase, in order"
+    );
     assert_eq!(lab.died(), None, "a running lab is not dead");
     let pid = lab.vm_pid().expect("qemu runs");
     // SAFETY: kill(2) on the qemu this lab started (and still owns).

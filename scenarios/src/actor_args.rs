@@ -61,7 +61,7 @@ pub fn attacker_args(
     let _ = (topology, own);
     // Kinds that act from the attackers' own lab address (so a lab
     // allow-list can tell them apart).
-    if matches!(a.kind.as_str(), "rogue-enrp" | "reg-flood") {
+    if matches!(a.kind.as_str(), "rogue-enrp" | "reg-flood" | "rogue-pe") {
         v.extend(["--source".into(), ATTACKER_ADDRESS.into()]);
     }
     for (name, value) in params {
@@ -81,6 +81,9 @@ pub fn attacker_args(
 
 /// RSPLIB's default ASAP announce group (`rserpool.h`).
 pub const ASAP_ANNOUNCE_GROUP: &str = "239.0.0.50:3863";
+
+/// The `biased-pu` attacker's kind name.
+pub const BIASED_PU: &str = "biased-pu";
 
 /// The `rogue-registrar` attacker's kind name.
 pub const ROGUE_REGISTRAR: &str = "rogue-registrar";
@@ -150,6 +153,15 @@ pub fn workload_args_with(
     }
     if rogue {
         v.push("--fresh-pool-user".into());
+    }
+    // The insider's skew is seen at the PEs' side, where its sessions
+    // count as much as the workload's (the PEs' association table).
+    if scenario
+        .attacker
+        .as_ref()
+        .is_some_and(|a| a.kind == BIASED_PU)
+    {
+        v.push("--pe-load".into());
     }
     v.extend([
         "--pool".into(),
@@ -335,5 +347,76 @@ mod tests {
             1 + topo.registrars.len()
         );
         assert!(w.contains("--ca /share/certs/ca.pem"), "{w}");
+    }
+
+    #[test]
+    fn the_insider_scenarios_aim_at_registrar_1_in_their_own_pools() {
+        let cat = Catalogue::builtin();
+        let topo = Topology::default();
+        let own: BTreeSet<u32> = [0x10].into();
+        let line = attack_line("rfc5355-2.17-biased-pu");
+        assert!(
+            line.starts_with("attack biased-pu --target 10.1.0.1:3863"),
+            "{line}"
+        );
+        assert!(line.contains("--pool EchoPool"), "{line}");
+        let w = workload_args(
+            cat.get("rfc5355-2.17-biased-pu").unwrap(),
+            &topo,
+            &own,
+            1,
+            1,
+        )
+        .unwrap()
+        .join(" ");
+        assert!(w.starts_with("workload echo-sessions"), "{w}");
+        assert!(
+            w.contains("--pe-load"),
+            "the skew is read at the PEs' side: {w}"
+        );
+        let line = attack_line("rfc5355-2.16-cookie-tamper");
+        assert!(
+            line.starts_with("attack cookie-tamper --target 10.1.0.1:3863"),
+            "{line}"
+        );
+        assert!(line.contains("--pool CalcAppPool"), "{line}");
+        let line = attack_line("rfc5355-2.17-lying-pe");
+        assert!(
+            line.starts_with("attack lying-pe --target 10.1.0.1:3863"),
+            "{line}"
+        );
+        let lying = cat.get("rfc5355-2.17-lying-pe").unwrap();
+        let w = workload_args(lying, &topo, &own, 1, 1).unwrap().join(" ");
+        assert!(
+            w.starts_with("workload calcapp --registrar 10.1.0.1:3863"),
+            "{w}"
+        );
+        assert!(w.contains("--pool LeastUsedPool --duration-ms 1"), "{w}");
+        assert!(w.contains("--legit-ids 0x00000010"), "{w}");
+        // Nothing else of the lab's gets --pe-load.
+        let rogue = workload_args(cat.get("rfc5355-2.4-rogue-pe").unwrap(), &topo, &own, 1, 1)
+            .unwrap()
+            .join(" ");
+        assert!(!rogue.contains("--pe-load"), "{rogue}");
+    }
+
+    #[test]
+    fn scenarios_with_pools_of_their_own_start_rspserver_pes_for_the_run() {
+        let cat = Catalogue::builtin();
+        let lines = crate::run::run_pe_args(cat.get("rfc5355-2.17-lying-pe").unwrap());
+        assert_eq!(lines.len(), 3);
+        let first = lines[0].join(" ");
+        assert!(
+            first.starts_with("-calcapp -registrar=10.1.0.1:3863 -poolhandle=LeastUsedPool"),
+            "{first}"
+        );
+        assert!(first.contains("-policy=LeastUsed"), "{first}");
+        assert!(first.contains("-capscalar=/tmp/run-pe-0-0.sca"), "{first}");
+        assert_ne!(lines[0], lines[1], "each PE writes its own files");
+        let tamper = crate::run::run_pe_args(cat.get("rfc5355-2.16-cookie-tamper").unwrap());
+        assert!(tamper
+            .iter()
+            .all(|l| l.contains(&"-capcookiemaxtime=0.2".to_string())));
+        assert!(crate::run::run_pe_args(cat.get("rfc5355-2.1-reg-flood").unwrap()).is_empty());
     }
 }

@@ -73,6 +73,24 @@ pub struct Topology {
     /// options that must not affect other scenarios).
     pub isolated_registrar: bool,
     pub notes: String,
+    /// Pool elements the run starts for itself through the lab agent
+    /// (RSPLIB's `rspserver`, next to the lab's own) and stops after it:
+    /// pools the lab's topology does not have (a CalcApp pool, a
+    /// load-based one), so that no other scenario or test sees them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_pes: Vec<RunPes>,
+}
+
+/// `count` RSPLIB pool elements of `pool`, started for one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPes {
+    pub count: u32,
+    /// rspserver's service flag without the dash (`calcapp`, `echo`).
+    pub service: String,
+    /// Index of the registrar they register at (0: registrar-1).
+    pub registrar: u32,
+    /// Further rspserver options (`-policy=LeastUsed`, `-capcookiemaxtime=0.2`).
+    pub options: Vec<String>,
 }
 
 /// Name of a phase.
@@ -478,6 +496,7 @@ fn topo(registrars: u32, pool_elements: u32, isolated: bool, notes: &str) -> Top
         pool: s("EchoPool"),
         isolated_registrar: isolated,
         notes: s(notes),
+        run_pes: vec![],
     }
 }
 
@@ -889,38 +908,71 @@ fn builtin_scenarios() -> Vec<Scenario> {
         ),
         Scenario {
             threat: s("A pool user alters the state cookie it echoes to the new element after failover."),
-            effect: s("The element takes forged state for its own (CalcApp keeps a job's progress in the cookie)."),
+            effect: s("The element takes forged state for its own: CalcApp keeps a job's progress in the cookie, so a job claimed all but done is reported complete with none of the work done."),
             requirement: s("Cookies must be signed or encrypted by the element that issued them (application level)."),
-            rsplib: s("RSPLIB's CalcApp element accepts a cookie as it comes; ASAP passes cookies opaque."),
-            attacker: attacker("cookie-tamper", "the calcapp pool's PEs", bounded(1.0, 20.0)),
-            workload: workload("calcapp", "RSPLIB's CalcApp elements; the attacker is a pool user that fails over with a tampered cookie"),
-            metrics: vec![metric("tampered_accepted", "cookies", Worse::Higher, "tampered cookies the element accepted (as seen by the attacker)")],
+            rsplib: s("RSPLIB's CalcApp element (rspserver -calcapp) sends the job's id, size and progress as a plain cookie and takes a cookie echo as it comes: it accepts the job from the echoed state, whoever sent it; ASAP passes cookies opaque."),
+            topology: Topology {
+                pool: s("CalcAppPool"),
+                run_pes: vec![RunPes {
+                    count: 3,
+                    service: s("calcapp"),
+                    registrar: 0,
+                    options: vec![s("-capcookiemaxtime=0.2")],
+                }],
+                ..topo(3, 4, false, "3 RSPLIB CalcApp PEs (rspserver -calcapp, a cookie every 0.2 s) in CalcAppPool at registrar-1, started for the run and stopped after it; the lab's EchoPool is not touched")
+            },
+            attacker: attacker("cookie-tamper", "two of the CalcApp PEs (resolved at registrar-1): a job at one, the altered cookie echoed to another", bounded(2.0, 20.0)),
+            workload: None,
+            metrics: vec![
+                metric("tampered_accepted", "cookies", Worse::Higher, "altered cookie echoes the new element accepted in the interval (its CalcApp Accept, as the attacker sees it)"),
+                metric("forged_completes", "jobs", Worse::Higher, "jobs the new element reported complete at the forged progress in the interval, with work nobody did"),
+            ],
             defences: vec![],
-            expectation: observed("tampered_accepted", ge(1.0), "signing cookies is the application's job; RSPLIB's CalcApp does not"),
+            expectation: observed("tampered_accepted", ge(1.0), "signing cookies is the application's job; RSPLIB's CalcApp does not, and there is nothing to switch"),
             ..base("rfc5355-2.16-cookie-tamper", Some("2.16"), Class::Threat, "Cookie tampering at failover")
         },
         Scenario {
             threat: s("An insider pool user always picks the same element instead of following the pool policy."),
-            effect: s("Load is skewed onto one element."),
+            effect: s("Load is skewed onto one element: it carries the insider's sessions on top of its share of everyone else's."),
             requirement: s("Make the choice verifiable (for example a hash of a public nonce), or let elements refuse."),
-            rsplib: s("Nothing checks a pool user's choice."),
-            attacker: attacker("biased-pu", "pe-1 through registrar-1", bounded(20.0, 1000.0)),
-            workload: echo(),
-            metrics: vec![metric("load_skew", "share", Worse::Higher, "share of all sessions in the interval on the busiest PE")],
+            rsplib: s("Nothing checks a pool user's choice: any pool user may open a session with any element it was ever handed."),
+            topology: topo(3, 4, false, "the insider resolves EchoPool once at registrar-1 and opens every session with the PE the seed picks"),
+            attacker: attacker("biased-pu", "one lab PE chosen by the seed (resolved at registrar-1); a session per action, at most 64 held", bounded(20.0, 1000.0)),
+            workload: workload("echo-sessions", "native pool users inside the lab holding echo sessions with the PEs the registrar picks (round robin), and sampling every PE's associations at the PEs' side"),
+            metrics: vec![
+                metric("busiest_pe_share", "share", Worse::Higher, "share of all pool users' associations with the pool's PEs held by the busiest PE (the kernel's SCTP association table inside the lab, the PEs' side)"),
+                metric("pe_associations", "associations", Worse::Higher, "associations the pool's PEs hold in all"),
+                metric("load_skew", "share", Worse::Higher, "the workload's own sessions: the busiest PE's share of those started in the interval"),
+            ],
             defences: vec![],
-            expectation: observed("load_skew", ge(0.5), "no defence with RSPLIB"),
+            expectation: observed("busiest_pe_share", ge(0.85), "no defence with RSPLIB: nothing verifies a pool user's choice"),
             ..base("rfc5355-2.17-biased-pu", Some("2.17"), Class::Threat, "Insider: biased pool user")
         },
         Scenario {
-            threat: s("An insider pool element advertises load 0 whatever its real load."),
-            effect: s("Load-based policies send it more than its share."),
-            requirement: s("Cross-check what elements advertise."),
-            rsplib: s("Registrars take the advertised policy value as given."),
-            attacker: attacker("lying-pe", "registrar-1 ASAP", bounded(1.0, 1.0)),
-            workload: resolve_loop(),
-            metrics: vec![metric("liar_share", "share", Worse::Higher, "share of the workload's resolutions in the interval whose chosen PE is the liar")],
+            threat: s("An insider pool element of a load-based pool advertises load 0 whatever its real load."),
+            effect: s("The registrar's Least Used choice hands it the pool users' jobs: it draws the traffic (and could drop or read it)."),
+            requirement: s("Cross-check what elements advertise (for example against the load pool users see)."),
+            rsplib: s("Registrars take the advertised policy value as given. An honest RSPLIB CalcApp PE re-registers whenever its load moves by 1 %; nothing notices a PE that never does."),
+            topology: Topology {
+                pool: s("LeastUsedPool"),
+                run_pes: vec![RunPes {
+                    count: 3,
+                    service: s("calcapp"),
+                    registrar: 0,
+                    options: vec![s("-policy=LeastUsed"), s("-capmaxjobs=10")],
+                }],
+                ..topo(3, 4, false, "3 RSPLIB CalcApp PEs with policy Least Used (load = jobs ÷ 10) in LeastUsedPool at registrar-1, started for the run and stopped after it; the lab's EchoPool is not touched")
+            },
+            attacker: attacker("lying-pe", "registrar-1 ASAP: one PE in LeastUsedPool, Least Used at load 0, serving CalcApp", bounded(1.0, 1.0)),
+            workload: workload("calcapp", "native CalcApp pool users inside the lab: 8 jobs of 10^6 calculations per second, each to the PE registrar-1 picks by the pool's policy"),
+            metrics: vec![
+                metric("liar_share", "share", Worse::Higher, "share of the workload's jobs in the interval sent to the lying PE (a PE not of the run's own)"),
+                metric("jobs_started", "jobs", Worse::Lower, "jobs the workload sent in the interval"),
+                metric("handling_speed", "calculations/s", Worse::Lower, "median handling speed of the jobs completed in the interval"),
+                metric("liar_jobs_held", "jobs", Worse::Higher, "jobs the lying PE held at once (its real load; it advertises 0)"),
+            ],
             defences: vec![],
-            expectation: observed("liar_share", ge(0.3), "no defence with RSPLIB"),
+            expectation: observed("liar_share", ge(0.3), "no defence with RSPLIB: the registrar takes the advertised load as given"),
             ..base("rfc5355-2.17-lying-pe", Some("2.17"), Class::Threat, "Insider: pool element lies about its load")
         },
         Scenario {

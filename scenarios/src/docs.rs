@@ -23,7 +23,9 @@ pub fn scenarios_md(cat: &Catalogue, runs: &[RunRecord]) -> String {
          and the project's robustness probes. The same definitions (crate `rserpool-scenarios`, \
          module `catalogue`) drive `rserpool scenario run`, the lab page and CI. \
          Measured figures come from run records in `docs/runs/`, each made by the command \
-         shown on its card; the record format is in [run-record.md](run-record.md).\n\n",
+         shown on its card; `rserpool scenario record` (in a running lab) makes them all: \
+         every staged scenario with its defences off, then once with each defence on. \
+         The record format is in [run-record.md](run-record.md).\n\n",
     );
     o.push_str("| id | § | class | title |\n|---|---|---|---|\n");
     for s in &cat.scenarios {

@@ -16,7 +16,7 @@ use rserpool_lab::topology::{ProcessKind, ENRP_PORT};
 use rserpool_lab::{request_agent, Topology};
 
 use crate::actor_args::{attacker_args, workload_args_with};
-use crate::catalogue::{Catalogue, PhaseName, Scenario};
+use crate::catalogue::{Catalogue, PhaseName, Scenario, Worse};
 use crate::record::{
     self, Event, EventKind, PeInfo, PhaseSpan, RegistrarInfo, RunRecord, RunTopology, Sample,
 };
@@ -111,13 +111,17 @@ impl LabHandle {
     }
 
     fn spawn(&self, args: &[String], timeout_ms: u64) -> Result<u64> {
+        self.spawn_program("rserpool-actor", args, timeout_ms)
+    }
+
+    fn spawn_program(&self, program: &str, args: &[String], timeout_ms: u64) -> Result<u64> {
         match self.request(Request::Spawn {
-            program: "rserpool-actor".into(),
+            program: program.into(),
             args: args.to_vec(),
             timeout_ms,
         })? {
             Response::Spawned { id } => Ok(id),
-            Response::Error { message } => bail!("starting rserpool-actor: {message}"),
+            Response::Error { message } => bail!("starting {program}: {message}"),
             other => bail!("unexpected agent answer {other:?}"),
         }
     }
@@ -391,7 +395,12 @@ impl Actor {
 
     /// Reads what it printed since the last call (ending it first when
     /// `stop`); returns the sample values among the new lines.
-    fn read(&mut self, lab: &LabHandle, stop: bool) -> Result<BTreeMap<String, f64>> {
+    fn read(
+        &mut self,
+        lab: &LabHandle,
+        stop: bool,
+        worse: &BTreeMap<String, Worse>,
+    ) -> Result<BTreeMap<String, f64>> {
         if !self.running {
             return Ok(BTreeMap::new());
         }
@@ -413,9 +422,15 @@ impl Actor {
                 )),
             });
         }
+        // Several windows can arrive between two samples when the lab is
+        // slow: each is derived on its own, then they are combined into
+        // the worst value per metric (as the phase summary is), so no
+        // window's harm is overwritten by a later quiet one.
         let mut values = BTreeMap::new();
         for (_, v) in &new.samples {
-            values.extend(v.clone());
+            let mut v = v.clone();
+            derive(&mut v);
+            merge_worst(&mut values, v, worse);
         }
         self.out.actions.append(&mut new.actions);
         self.out.events.append(&mut new.events);
@@ -434,7 +449,9 @@ impl Actor {
 /// Every sample is stamped with the run time at which it was taken (its
 /// hsdump was asked), not a planned slot: under load the samples drift
 /// apart rather than lie about when they were seen. Actor sample lines are
-/// merged into the first sample taken after they were read.
+/// merged into the first sample taken after they were read; when several
+/// of one kind arrive between two samples, the sample keeps the worst
+/// value of each metric (no window's harm is overwritten by a later one).
 pub fn run(
     lab: &LabHandle,
     scenario: &Scenario,
@@ -522,6 +539,22 @@ pub fn run(
             });
         }
     }
+    // Pool elements of the scenario's own (a pool the lab's topology does
+    // not have), started for this run and stopped after it.
+    let total_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
+    let run_pes = start_run_pes(lab, scenario, total_ms)?;
+    if !run_pes.is_empty() {
+        events.push(Event {
+            t_ms: 0,
+            kind: EventKind::Note,
+            node: None,
+            detail: Some(format!(
+                "started {} rspserver PE(s) of {} for the run",
+                run_pes.len(),
+                scenario.topology.pool
+            )),
+        });
+    }
     let started_at = rfc3339_now();
     let result = measure(
         lab,
@@ -534,9 +567,15 @@ pub fn run(
         &mut on_progress,
         stop,
     );
-    // Put the lab back for the next run whatever happened: the registrar
-    // without the defence's options, PEs an attack removed listed again.
+    // Put the lab back for the next run whatever happened: the run's own
+    // PEs stopped (SIGINT: they deregister), the registrar without the
+    // defence's options, PEs an attack removed listed again.
     let mut undo = Vec::new();
+    for id in run_pes {
+        if let Err(e) = lab.spawn_output(id, usize::MAX, true) {
+            undo.push(format!("stopping the run's PE {id}: {e:#}"));
+        }
+    }
     for (name, _) in defences
         .iter()
         .filter(|(n, on)| **on && crate::defences::table_name(n).is_some())
@@ -646,6 +685,80 @@ pub fn run(
     })
 }
 
+/// The rspserver command lines of the scenario's own PEs
+/// (`Topology::run_pes`): RSPLIB's files (CalcApp's statistics) in /tmp.
+pub fn run_pe_args(scenario: &Scenario) -> Vec<Vec<String>> {
+    let t = &scenario.topology;
+    let mut v = Vec::new();
+    for (g, group) in t.run_pes.iter().enumerate() {
+        for i in 0..group.count {
+            let mut args = vec![
+                format!("-{}", group.service),
+                format!(
+                    "-registrar={}:3863",
+                    Topology::registrar_address(group.registrar as usize)
+                ),
+                format!("-poolhandle={}", t.pool),
+            ];
+            if group.service == "calcapp" {
+                args.push(format!("-capvector=/tmp/run-pe-{g}-{i}.vec"));
+                args.push(format!("-capscalar=/tmp/run-pe-{g}-{i}.sca"));
+            }
+            args.extend(group.options.iter().cloned());
+            v.push(args);
+        }
+    }
+    v
+}
+
+/// Starts the scenario's own PEs and waits until every registrar lists
+/// them; their spawn ids, to stop them after the run.
+fn start_run_pes(lab: &LabHandle, scenario: &Scenario, total_ms: u64) -> Result<Vec<u64>> {
+    let lines = run_pe_args(scenario);
+    let mut ids = Vec::new();
+    for args in &lines {
+        match lab.spawn_program("rspserver", args, total_ms + 60_000) {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                for id in ids {
+                    let _ = lab.spawn_output(id, usize::MAX, true);
+                }
+                return Err(e);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    let pool = &scenario.topology.pool;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = lab
+            .handlespaces()
+            .iter()
+            .map(|h| {
+                h.as_ref()
+                    .and_then(|h| h.pools.get(pool))
+                    .map_or(0, |p| p.elements.len())
+            })
+            .min()
+            .unwrap_or(0);
+        if listed >= lines.len() {
+            return Ok(ids);
+        }
+        if Instant::now() > deadline {
+            for id in ids {
+                let _ = lab.spawn_output(id, usize::MAX, true);
+            }
+            bail!(
+                "the run's {} PEs of {pool} are not listed at every registrar 20 s after starting them ({listed} are)",
+                lines.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 type Measured = (Vec<PhaseSpan>, Vec<Sample>, Vec<serde_json::Value>, u64);
 
 /// The timed part of a run: actors started and read, samples taken, until
@@ -663,6 +776,11 @@ fn measure(
     stop: &AtomicBool,
 ) -> Result<Measured> {
     let pool = scenario.topology.pool.clone();
+    let worse: BTreeMap<String, Worse> = scenario
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.worse))
+        .collect();
     let own: BTreeSet<u32> = lab
         .handlespaces()
         .iter()
@@ -723,9 +841,9 @@ fn measure(
         let t_ms = now();
         let mut values = handlespace_values(&lab.handlespaces(), &pool, &own);
         for a in &mut actors {
-            values.extend(a.read(lab, false)?);
+            let v = a.read(lab, false, &worse)?;
+            merge_worst(&mut values, v, &worse);
         }
-        derive(&mut values);
         let sample = Sample { t_ms, values };
         let phase = spans
             .iter()
@@ -763,15 +881,15 @@ fn measure(
     while !stopped && actors.iter().any(|a| a.running) && Instant::now() < grace {
         std::thread::sleep(Duration::from_millis(100));
         for a in &mut actors {
-            let late = a.read(lab, false)?;
+            let late = a.read(lab, false, &worse)?;
             if let Some(last) = samples.last_mut() {
-                last.values.extend(late);
+                merge_worst(&mut last.values, late, &worse);
             }
         }
     }
     let mut actions = Vec::new();
     for mut a in actors {
-        a.read(lab, true)?;
+        a.read(lab, true, &worse)?;
         if a.role == "attacker" {
             events.push(Event {
                 t_ms: a
@@ -790,6 +908,22 @@ fn measure(
         events.append(&mut a.out.events);
     }
     Ok((spans, samples, actions, now()))
+}
+
+/// Adds `new` to `into`, keeping the worse value where both have a
+/// metric: the lower where the scenario says lower is worse, else the
+/// higher (as `record::summarise` does).
+fn merge_worst(
+    into: &mut BTreeMap<String, f64>,
+    new: BTreeMap<String, f64>,
+    worse: &BTreeMap<String, Worse>,
+) {
+    for (k, v) in new {
+        let lower = worse.get(&k) == Some(&Worse::Lower);
+        into.entry(k)
+            .and_modify(|w| *w = if lower { w.min(v) } else { w.max(v) })
+            .or_insert(v);
+    }
 }
 
 /// Whether the run was stopped before its attacker started.
@@ -834,6 +968,33 @@ fn derive(values: &mut BTreeMap<String, f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_read_together_keep_each_metrics_worst_value() {
+        let worse: BTreeMap<String, Worse> = [
+            ("rogue_session_share".to_string(), Worse::Higher),
+            ("healthy_pes".to_string(), Worse::Lower),
+        ]
+        .into();
+        let out = parse_actor_output(
+            concat!(
+                r#"{"t_ms":250,"sample":{"rogue_session_share":0.5,"healthy_pes":4,"hit_fake":1,"resolutions_ok":4}}"#,
+                "\n",
+                r#"{"t_ms":500,"sample":{"rogue_session_share":0,"healthy_pes":3,"hit_fake":0,"resolutions_ok":4}}"#,
+            ),
+            0,
+        );
+        let mut merged = BTreeMap::new();
+        for (_, v) in out.samples {
+            let mut v = v;
+            derive(&mut v);
+            merge_worst(&mut merged, v, &worse);
+        }
+        assert_eq!(merged["rogue_session_share"], 0.5);
+        assert_eq!(merged["healthy_pes"], 3.0);
+        // Each window's share is derived before they are combined.
+        assert_eq!(merged["hit_fake_share"], 0.25);
+    }
 
     #[test]
     fn an_attacker_that_ended_on_an_error_is_a_failure_of_the_run() {

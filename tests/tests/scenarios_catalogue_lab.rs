@@ -124,3 +124,29 @@ fn a_registration_flood_fills_every_registrars_handlespace() {
     assert_verdict(&off);
     assert_eq!(worst(&off, PhaseName::Baseline, "fake_pes"), 0.0);
 }
+
+#[test]
+fn a_calcapp_pe_accepts_a_tampered_cookie_at_failover() {
+    let rec = run_with("rfc5355-2.16-cookie-tamper", &[]);
+    assert_verdict(&rec);
+    assert!(worst(&rec, PhaseName::Attack, "forged_completes") >= 1.0);
+    // The run's own CalcApp PEs were listed, and are gone after it.
+    assert_eq!(worst(&rec, PhaseName::Baseline, "healthy_pes"), 3.0);
+}
+
+#[test]
+fn a_biased_pool_user_piles_sessions_onto_one_pe() {
+    let rec = run_with("rfc5355-2.17-biased-pu", &[]);
+    assert_verdict(&rec);
+    assert!(
+        worst(&rec, PhaseName::Attack, "busiest_pe_share")
+            > worst(&rec, PhaseName::Baseline, "busiest_pe_share")
+    );
+}
+
+#[test]
+fn a_pe_that_advertises_load_zero_draws_the_least_used_pools_jobs() {
+    let rec = run_with("rfc5355-2.17-lying-pe", &[]);
+    assert_verdict(&rec);
+    assert_eq!(worst(&rec, PhaseName::Baseline, "liar_share"), 0.0);
+}

@@ -2,9 +2,12 @@
 //! common bounds, with its own setup and options.
 
 pub mod announce;
+pub mod biased_pu;
+pub mod cookie_tamper;
 pub mod eu_flood;
 pub mod hr_flood;
 pub mod ka_flood;
+pub mod lying_pe;
 pub mod reg_flood;
 pub mod reg_spoof;
 pub mod replay;

@@ -39,6 +39,12 @@ pub struct Args {
     /// Interval of the attacker's sample lines (`rogue_sessions`).
     #[arg(long = "sample-ms", value_name = "MS", default_value_t = 250)]
     pub sample_ms: u64,
+    /// Local address of the registration associations (the lab's
+    /// attackers' address, so a lab allow-list can tell them apart; the
+    /// registrar then stores it as the PE's address); default: whatever
+    /// the kernel picks.
+    #[arg(long, value_name = "IP")]
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// What the rogue PE saw.
@@ -122,6 +128,7 @@ impl Attack for RoguePe {
 pub async fn run(a: Args, stop: Stop) -> Result<()> {
     let mut ctx = Ctx::new(&a.common, stop);
     let targets = ctx.targets.clone();
+    let source = a.source.map(|ip| std::net::SocketAddr::new(ip, 0));
     let Some((listener, port, links)) = ctx
         .setup(async {
             let l = SctpListener::bind(&["0.0.0.0:0".parse().expect("address")])
@@ -129,7 +136,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             let port = l.local_addr()?.port();
             let mut links = Vec::new();
             for t in &targets {
-                let assoc = net::connect(None, *t).await?;
+                let assoc = net::connect(source, *t).await?;
                 let local = assoc.local_addr()?.ip();
                 links.push((Arc::new(assoc), *t, local));
             }

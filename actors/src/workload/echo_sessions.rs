@@ -40,6 +40,24 @@ pub struct Args {
     /// PE); 0 keeps every session for the whole run.
     #[arg(long = "session-ms", value_name = "MS", default_value_t = 1000)]
     pub session_ms: u64,
+    /// Also sample the PEs' load at their side (`busiest_pe_share`,
+    /// `pe_associations`: every pool user's associations with the pool's
+    /// PEs, from the kernel's table), the pool's PEs resolved once at the
+    /// first `--registrar`.
+    #[arg(long = "pe-load")]
+    pub pe_load: bool,
+}
+
+/// The user ports of every PE of `pool` the registrar at `registrar`
+/// lists (for [`crate::pe_load`]).
+async fn pe_ports(
+    registrar: std::net::SocketAddr,
+    pool: &PoolHandle,
+) -> Result<std::collections::BTreeSet<u16>> {
+    let assoc = crate::net::connect(None, registrar).await?;
+    let listed = crate::net::resolve_all(&assoc, pool).await?;
+    let _ = assoc.shutdown();
+    Ok(listed.iter().map(|e| e.user_transport.port).collect())
 }
 
 /// What one sample interval saw.
@@ -136,6 +154,16 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
         });
     let start = Instant::now();
     let deadline = start + s.duration;
+    let load_ports = match (a.pe_load, a.common.registrars.first()) {
+        (true, Some(r)) => match pe_ports(*r, &pool).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                s.out.event("error", format!("pe-load: {e:#}"));
+                None
+            }
+        },
+        _ => None,
+    };
     let lifetime = (a.session_ms > 0).then(|| Duration::from_millis(a.session_ms));
     let mut held: HashMap<SessionId, Held> = HashMap::new();
     let open = |driver: &mut Driver, held: &mut HashMap<SessionId, Held>| {
@@ -205,7 +233,12 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
             }
             _ = tokio::time::sleep_until(next_sample) => {
                 next_sample += s.sample;
-                s.out.sample(w.values());
+                let mut values = w.values();
+                if let Some((share, n)) = load_ports.as_ref().and_then(crate::pe_load::sample) {
+                    values.insert("busiest_pe_share".into(), share.into());
+                    values.insert("pe_associations".into(), n.into());
+                }
+                s.out.sample(values);
                 w = Window::default();
             }
             ev = driver.next_event() => match ev {

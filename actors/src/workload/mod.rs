@@ -1,6 +1,7 @@
 //! Workloads: our pool user (client-core's `PoolUser` over SCTP) doing
 //! what an application does, sampled every `--sample-ms`.
 
+pub mod calcapp;
 pub mod echo_sessions;
 pub mod resolve_loop;
 
