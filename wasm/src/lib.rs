@@ -6,12 +6,13 @@
 //! into promises and JS events.
 //!
 //! Transport: the gateway subprotocol `rserpool.asap.v1`
-//! (`client_core::gateway_protocol`, docs/gateway-protocol.md). Each
-//! registrar channel of the pool user is one WebSocket to one gateway URL
-//! (channel 0 = that gateway's registrar association); a pool-element
-//! channel is an `OpenSession` channel on the home registrar's WebSocket
-//! (the gateway only opens PEs resolved through it). Gateway notices drive
-//! `handle_connected` / `handle_closed`; refusals become `error` events.
+//! (docs/gateway-protocol.md), spoken by client-core's sans-IO gateway
+//! link (`client_core::gateway_link::GatewayLinks`), as in the native
+//! client: the link turns the pool user's actions into WebSockets to open,
+//! frames to send and sockets to close, and the frames and closes this
+//! binding reports into the pool user's inputs. What a gateway notice
+//! means is decided there, once; here a link problem only becomes an
+//! `error` event (docs/architecture.md, "Drivers are thin").
 
 mod dto;
 
@@ -28,10 +29,10 @@ use litemap::LiteMap as Map;
 use std::rc::Rc;
 use std::time::Duration;
 
-use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, SUBPROTOCOL};
+use client_core::gateway_link::{GatewayLinks, LinkOutput, LinkProblem};
 use client_core::pool_user::{
-    Action, ChannelId, CloseReason, Config, Event, PathSecurity, PoolUser as Core, RequestId,
-    SessionCloseReason, SessionId,
+    Action, ChannelId, CloseReason, Config, Event, PoolUser as Core, RequestId, SessionCloseReason,
+    SessionId,
 };
 use client_core::wire::PoolHandle;
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
@@ -299,14 +300,10 @@ struct SessionSlot {
 struct Inner {
     core: Core,
     epoch_ms: f64,
-    /// Registrar channel → its gateway WebSocket (`rserpool.asap.v1`).
-    links: Map<ChannelId, Link>,
-    /// Pool-element channel → (registrar channel of its link, wire channel, up).
-    elements: Map<ChannelId, (ChannelId, u16, bool)>,
-    /// Application PPID of each session (for `OpenSession`).
-    session_ppid: Map<SessionId, u32>,
-    /// Gateway notices to hand to `error` listeners.
-    notices: Vec<JsValue>,
+    /// The gateway links (client-core): what to open, send and close.
+    links: GatewayLinks,
+    /// Registrar channel → the WebSocket of its gateway link.
+    sockets: Map<ChannelId, Socket>,
     requests: Map<RequestId, Pending>,
     sessions: Map<SessionId, SessionSlot>,
     listeners: Vec<(String, Function)>,
@@ -319,17 +316,10 @@ impl Inner {
     }
 }
 
-/// One WebSocket session with a gateway: one registrar association
-/// (channel 0) plus the pool-element sessions opened through it
-/// (docs/gateway-protocol.md).
-struct Link {
-    ws: Rc<WebSocket>,
-    endpoint: String,
-    tls: bool,
-    up: bool,
-    /// Wire channel (1..=65535) → pool-user channel.
-    sessions: Map<u16, ChannelId>,
-    next_wire: u16,
+/// The WebSocket of one gateway link (one registrar association plus the
+/// pool-element sessions opened through it).
+struct Socket {
+    ws: WebSocket,
     /// Keeps the socket callbacks alive as long as the socket.
     callbacks: Vec<Callback>,
 }
@@ -379,10 +369,8 @@ impl PoolUser {
         let inner = Rc::new(RefCell::new(Inner {
             core: Core::new(cfg),
             epoch_ms: now_ms(),
-            links: Map::new(),
-            elements: Map::new(),
-            session_ppid: Map::new(),
-            notices: Vec::new(),
+            links: GatewayLinks::new(),
+            sockets: Map::new(),
             requests: Map::new(),
             sessions: Map::new(),
             listeners: Vec::new(),
@@ -417,7 +405,6 @@ impl PoolUser {
             let mut i = inner.borrow_mut();
             let now = i.now();
             let sid = i.core.open_session(handle.clone(), ppid.unwrap_or(0), now);
-            i.session_ppid.insert(sid, ppid.unwrap_or(0));
             i.sessions.insert(
                 sid,
                 SessionSlot {
@@ -453,14 +440,14 @@ impl PoolUser {
     pub fn close(&self) {
         // Taken out under the borrow, used after it: rejecting calls JS,
         // which may call back into the pool user.
-        let (links, reqs, sessions) = {
+        let (sockets, reqs, sessions) = {
             let mut i = self.inner.borrow_mut();
             if let Some((_, t)) = i.timer.take() {
                 clear_timeout(t);
             }
-            i.elements.clear();
+            i.links.close_all();
             (
-                std::mem::take(&mut i.links),
+                std::mem::take(&mut i.sockets),
                 std::mem::take(&mut i.requests),
                 std::mem::take(&mut i.sessions),
             )
@@ -471,19 +458,19 @@ impl PoolUser {
                 .values()
                 .filter_map(|s| s.opened.as_ref().map(|p| &p.reject)),
         );
-        for l in links.values() {
-            clear_handlers(&l.ws);
-            let _ = l.ws.close();
+        for s in sockets.values() {
+            clear_handlers(&s.ws);
+            let _ = s.ws.close();
         }
         for r in rejects {
             let _ = r.call1(&JsValue::NULL, &err);
         }
         // Callbacks outlive this task (one of them may be running now).
         bury(Some(
-            links
+            sockets
                 .into_tuple_vec()
                 .into_iter()
-                .flat_map(|(_, l)| l.callbacks)
+                .flat_map(|(_, s)| s.callbacks)
                 .collect(),
         ));
     }
@@ -578,31 +565,37 @@ fn clear_timeout(id: i32) {
 fn pump(shared: &Shared) {
     loop {
         let mut out: Vec<Out> = Vec::new();
-        let mut actions = Vec::new();
         let mut progressed = false;
         {
             let mut guard = shared.borrow_mut();
             let i = &mut *guard;
-            while let Some(a) = i.core.poll_action() {
-                actions.push(a);
-            }
+            // Transmits before actions: a message queued before its
+            // channel's close still goes out.
             while let Some(t) = i.core.poll_transmit() {
                 progressed = true;
-                send_transmit(i, t);
+                i.links.transmit(t);
             }
-            for n in i.notices.drain(..) {
+            while let Some(a) = i.core.poll_action() {
                 progressed = true;
-                emit(&i.listeners, "error", n, &mut out);
+                let app_ppid = match &a {
+                    Action::ConnectPoolElement { session, .. } => {
+                        i.core.session_app_ppid(*session).unwrap_or(0)
+                    }
+                    _ => 0,
+                };
+                i.links.perform(a, app_ppid, i.core.home_registrar());
             }
             let at = now_ms() - i.epoch_ms;
             while let Some(e) = i.core.poll_event() {
                 progressed = true;
                 dispatch(shared, i, e, at, &mut out);
             }
-        }
-        progressed |= !actions.is_empty();
-        for a in actions {
-            perform(shared, a, &mut out);
+            // After the events: what the links tell the pool user raises
+            // events of its own, dispatched in the next round.
+            while let Some(o) = i.links.poll() {
+                progressed = true;
+                link_output(shared, i, o, &mut out);
+            }
         }
         for o in out {
             match o {
@@ -792,129 +785,6 @@ fn dispatch(shared: &Shared, i: &mut Inner, e: Event, at_ms: f64, out: &mut Vec<
     }
 }
 
-fn security(tls: bool) -> PathSecurity {
-    // The browser authenticates the gateway (TLS); beyond it the path is
-    // RSPLIB's plain SCTP, so no peer identity is claimed (RFC 5355 §2.9).
-    PathSecurity {
-        transport: "websocket".into(),
-        tls,
-        authenticated_peer: None,
-        via_gateway: true,
-    }
-}
-
-fn send_frame(ws: &WebSocket, f: &Frame) {
-    let _ = ws.send_with_u8_array(&f.encode());
-}
-
-/// Sends a pool-user transmit as a `Message` frame on its link.
-fn send_transmit(i: &Inner, t: client_core::pool_user::Transmit) {
-    let (link, wire) = if i.links.contains_key(&t.channel) {
-        (t.channel, REGISTRAR_CHANNEL)
-    } else if let Some(&(link, wire, _)) = i.elements.get(&t.channel) {
-        (link, wire)
-    } else {
-        return;
-    };
-    if let Some(l) = i.links.get(&link) {
-        send_frame(
-            &l.ws,
-            &Frame::Message {
-                channel: wire,
-                ppid: t.ppid,
-                payload: t.bytes,
-            },
-        );
-    }
-}
-
-fn perform(shared: &Shared, a: Action, out: &mut Vec<Out>) {
-    match a {
-        Action::ConnectRegistrar { channel, endpoint } => open_link(shared, channel, &endpoint),
-        Action::ConnectPoolElement {
-            channel,
-            session,
-            pool_handle,
-            element,
-        } => {
-            let mut guard = shared.borrow_mut();
-            let i = &mut *guard;
-            let now = i.now();
-            let app_ppid = i.session_ppid.get(&session).copied().unwrap_or(0);
-            // The gateway opens sessions only to PEs resolved through it
-            // (no open proxy): use the home registrar's link.
-            let home = i.core.home_registrar().map(str::to_string);
-            let link = i
-                .links
-                .iter_mut()
-                .filter(|(_, l)| l.up)
-                .find(|(_, l)| Some(&l.endpoint) == home.as_ref())
-                .map(|(c, l)| (*c, l));
-            let Some((link_ch, l)) = link else {
-                emit(
-                    &i.listeners,
-                    "error",
-                    js_error(
-                        "no-element-transport",
-                        &format!("no gateway link is up to reach pool element {}", element.id),
-                    ),
-                    out,
-                );
-                i.core
-                    .handle_closed(channel, CloseReason::ConnectFailed, now);
-                return;
-            };
-            let wire = next_wire(l);
-            l.sessions.insert(wire, channel);
-            send_frame(
-                &l.ws,
-                &Frame::OpenSession {
-                    channel: wire,
-                    app_ppid,
-                    pe_id: element.id.0,
-                    pool_handle: pool_handle.0,
-                },
-            );
-            i.elements.insert(channel, (link_ch, wire, false));
-        }
-        Action::Close { channel } => {
-            let mut guard = shared.borrow_mut();
-            let i = &mut *guard;
-            if let Some((link, wire, _)) = i.elements.remove(&channel) {
-                if let Some(l) = i.links.get_mut(&link) {
-                    l.sessions.remove(&wire);
-                    send_frame(&l.ws, &Frame::CloseSession { channel: wire });
-                }
-            } else if let Some(l) = i.links.remove(&channel) {
-                drop_link_sessions(i, &l);
-                clear_handlers(&l.ws);
-                bury(Some(l.callbacks));
-                let _ = l.ws.close();
-            }
-        }
-    }
-}
-
-/// A free wire channel number on a link (1..=65535, skipping ones in use).
-fn next_wire(l: &mut Link) -> u16 {
-    loop {
-        l.next_wire = l.next_wire.checked_add(1).unwrap_or(1);
-        if !l.sessions.contains_key(&l.next_wire) {
-            return l.next_wire;
-        }
-    }
-}
-
-/// The pool-element channels of a link that ended are aborted with it.
-fn drop_link_sessions(i: &mut Inner, l: &Link) {
-    let now = i.now();
-    for ch in l.sessions.values() {
-        if i.elements.remove(ch).is_some() {
-            i.core.handle_closed(*ch, CloseReason::Aborted, now);
-        }
-    }
-}
-
 /// Drops a channel's callbacks after the current JS task: one of them may
 /// be running right now (a close or message handler that ended the
 /// channel), and dropping a running closure is an error.
@@ -942,109 +812,78 @@ fn clear_handlers(ws: &WebSocket) {
     IGNORE.with(|f| ws.set_onerror(Some(f.unchecked_ref())));
 }
 
-/// One frame from the gateway on the link of registrar channel `link`.
-fn on_frame(i: &mut Inner, link: ChannelId, bytes: &[u8]) {
+/// Carries out one output of the gateway links: a socket operation, or an
+/// input of the pool user, or an `error` event.
+fn link_output(shared: &Shared, i: &mut Inner, o: LinkOutput, out: &mut Vec<Out>) {
     let now = i.now();
-    let frame = match Frame::decode(bytes) {
-        Ok(f) => f,
-        Err(e) => {
-            i.notices.push(js_error(
-                "protocol",
-                &format!("undecodable gateway frame: {e}"),
-            ));
-            return;
-        }
-    };
-    let Some(l) = i.links.get_mut(&link) else {
-        return;
-    };
-    let tls = l.tls;
-    match frame {
-        Frame::Message {
-            channel: REGISTRAR_CHANNEL,
-            ppid,
-            payload,
-        } => i.core.handle_received(link, ppid, &payload, now),
-        Frame::Message {
-            channel,
-            ppid,
-            payload,
-        } => {
-            if let Some(&pe) = l.sessions.get(&channel) {
-                i.core.handle_received(pe, ppid, &payload, now);
+    match o {
+        LinkOutput::Open {
+            link,
+            url,
+            protocols,
+        } => match open_socket(shared, link, &url, &protocols) {
+            Some(s) => {
+                i.sockets.insert(link, s);
             }
-        }
-        Frame::Notice {
-            channel,
-            code,
-            text,
-        } => match code {
-            NoticeCode::RegistrarUp => {
-                l.up = true;
-                i.core.handle_connected(link, security(tls), now);
-            }
-            // The WebSocket closes next; its close handler reports it.
-            NoticeCode::RegistrarLost => {}
-            NoticeCode::SessionUp => {
-                if let Some(&pe) = l.sessions.get(&channel) {
-                    if let Some(e) = i.elements.get_mut(&pe) {
-                        e.2 = true;
-                    }
-                    i.core.handle_connected(pe, security(tls), now);
-                }
-            }
-            NoticeCode::SessionAborted | NoticeCode::SessionClosed => {
-                if let Some(pe) = l.sessions.remove(&channel) {
-                    let was_up = i.elements.remove(&pe).is_some_and(|e| e.2);
-                    let reason = match (code, was_up) {
-                        (NoticeCode::SessionClosed, _) => CloseReason::Closed,
-                        (_, true) => CloseReason::Aborted,
-                        (_, false) => CloseReason::ConnectFailed,
-                    };
-                    i.core.handle_closed(pe, reason, now);
-                }
-            }
-            refusal => {
-                // A refusal on a session channel ends that session attempt.
-                if channel != REGISTRAR_CHANNEL {
-                    if let Some(pe) = l.sessions.remove(&channel) {
-                        let was_up = i.elements.remove(&pe).is_some_and(|e| e.2);
-                        let reason = if was_up {
-                            CloseReason::Aborted
-                        } else {
-                            CloseReason::ConnectFailed
-                        };
-                        i.core.handle_closed(pe, reason, now);
-                    }
-                }
-                let e = js_error(
-                    "gateway-notice",
-                    &format!("gateway: {}: {text}", refusal.slug()),
-                );
-                let _ = Reflect::set(&e, &"notice".into(), &refusal.slug().into());
-                i.notices.push(e);
-            }
+            None => i.links.handle_open_failed(link, CloseReason::ConnectFailed),
         },
-        // Version and limits: nothing to act on in version 1.
-        Frame::Hello { .. } => {}
-        // Client-to-gateway frames from a gateway are a protocol error.
-        Frame::OpenSession { .. } | Frame::CloseSession { .. } => i
-            .notices
-            .push(js_error("protocol", "gateway sent a client-only frame")),
+        LinkOutput::Send { link, frame } => {
+            if let Some(s) = i.sockets.get(&link) {
+                let _ = s.ws.send_with_u8_array(&frame);
+            }
+        }
+        LinkOutput::Close { link } => {
+            if let Some(s) = forget_socket(i, link) {
+                let _ = s.close();
+            }
+        }
+        LinkOutput::Connected { channel, security } => {
+            i.core.handle_connected(channel, security, now)
+        }
+        LinkOutput::Received {
+            channel,
+            ppid,
+            payload,
+        } => i.core.handle_received(channel, ppid, &payload, now),
+        LinkOutput::Closed { channel, reason } => {
+            // A registrar channel's socket has closed (or never opened).
+            forget_socket(i, channel);
+            i.core.handle_closed(channel, reason, now);
+        }
+        LinkOutput::Problem(p) => {
+            let code = match &p {
+                LinkProblem::NoElementTransport { .. } => "no-element-transport",
+                LinkProblem::Refused { .. } => "gateway-notice",
+                _ => "protocol",
+            };
+            let e = js_error(code, &p.to_string());
+            if let LinkProblem::Refused { code, .. } = &p {
+                let _ = Reflect::set(&e, &"notice".into(), &code.slug().into());
+            }
+            emit(&i.listeners, "error", e, out);
+        }
     }
 }
 
-fn open_link(shared: &Shared, channel: ChannelId, url: &str) {
-    let ws = match WebSocket::new_with_str(url, SUBPROTOCOL) {
-        Ok(ws) => Rc::new(ws),
-        Err(_) => {
-            let mut i = shared.borrow_mut();
-            let now = i.now();
-            i.core
-                .handle_closed(channel, CloseReason::ConnectFailed, now);
-            return;
-        }
-    };
+/// Drops the socket of `link` from the table and silences it; its
+/// callbacks go after this task. Returns the socket to close, if any.
+fn forget_socket(i: &mut Inner, link: ChannelId) -> Option<WebSocket> {
+    let s = i.sockets.remove(&link)?;
+    clear_handlers(&s.ws);
+    bury(Some(s.callbacks));
+    Some(s.ws)
+}
+
+/// Opens the WebSocket of a gateway link and wires its events to the links;
+/// `None` if the browser refuses the URL at once.
+fn open_socket(
+    shared: &Shared,
+    link: ChannelId,
+    url: &str,
+    protocols: &[String],
+) -> Option<Socket> {
+    let offered: Array = protocols.iter().map(|p| JsValue::from_str(p)).collect();
+    let ws = WebSocket::new_with_str_sequence(url, &offered).ok()?;
     ws.set_binary_type(BinaryType::Arraybuffer);
 
     let w = Rc::downgrade(shared);
@@ -1060,11 +899,9 @@ fn open_link(shared: &Shared, channel: ChannelId, url: &str) {
             let mut i = s.borrow_mut();
             if data.is_instance_of::<js_sys::ArrayBuffer>() {
                 let bytes = Uint8Array::new(&data).to_vec();
-                on_frame(&mut i, channel, &bytes);
+                i.links.handle_frame(link, &bytes);
             } else {
-                // Text frames are not part of rserpool.asap.v1.
-                i.notices
-                    .push(js_error("protocol", "gateway sent a text frame"));
+                i.links.handle_text_frame(link);
             }
         }
         pump(&s);
@@ -1072,24 +909,10 @@ fn open_link(shared: &Shared, channel: ChannelId, url: &str) {
     let w = Rc::downgrade(shared);
     let onclose = Closure::<dyn FnMut(JsValue)>::new(move |_| {
         let Some(s) = w.upgrade() else { return };
-        {
-            let mut i = s.borrow_mut();
-            let Some(l) = i.links.remove(&channel) else {
-                return;
-            };
-            clear_handlers(&l.ws);
-            drop_link_sessions(&mut i, &l);
-            let now = i.now();
-            // A browser does not say why a handshake failed (an untrusted
-            // certificate looks like any refused connection).
-            let reason = if l.up {
-                CloseReason::Aborted
-            } else {
-                CloseReason::ConnectFailed
-            };
-            bury(Some(l.callbacks));
-            i.core.handle_closed(channel, reason, now);
-        }
+        // A browser does not say why a handshake failed (an untrusted
+        // certificate looks like any refused connection): the link decides
+        // from what the gateway said before.
+        s.borrow_mut().links.handle_socket_closed(link);
         pump(&s);
     });
     // The close event that follows an error does the work; a handler must
@@ -1098,14 +921,8 @@ fn open_link(shared: &Shared, channel: ChannelId, url: &str) {
     ws.set_onerror(Some(onerror.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
-    let link = Link {
+    Some(Socket {
         ws,
-        endpoint: url.to_string(),
-        tls: url.starts_with("wss://"),
-        up: false,
-        sessions: Map::new(),
-        next_wire: 0,
         callbacks: vec![onmessage, onclose, onerror],
-    };
-    shared.borrow_mut().links.insert(channel, link);
+    })
 }

@@ -323,6 +323,12 @@ impl PoolUser {
         }
     }
 
+    /// The PPID of a session's data without one of its own (as given to
+    /// `open_session`; a gateway link announces it in `OpenSession`).
+    pub fn session_app_ppid(&self, session: SessionId) -> Option<u32> {
+        self.sessions.get(&session).map(|s| s.app_ppid)
+    }
+
     /// Whether the session is connected to a PE now.
     pub fn session_is_up(&self, session: SessionId) -> bool {
         matches!(
