@@ -19,6 +19,17 @@ static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Phases at half the catalogue's length (1.5 s, 3 s, 1.5 s for most).
 const SCALE: f64 = 0.5;
+
+/// The phase scale of `id`: half length, but the rogue PE's whole attack
+/// window (a slow lab registers it late, and the workload needs a few
+/// session rounds to be handed it; CI measured 0 sessions at 0.5).
+fn scale_for(id: &str) -> f64 {
+    if id == "rfc5355-2.4-rogue-pe" {
+        1.0
+    } else {
+        SCALE
+    }
+}
 const SEED: u64 = 5;
 
 fn run_with(id: &str, defences: &[(&str, bool)]) -> RunRecord {
@@ -38,9 +49,10 @@ fn run_with(id: &str, defences: &[(&str, bool)]) -> RunRecord {
             .iter()
             .map(|(d, on)| (d.to_string(), *on))
             .collect(),
-        phase_scale: SCALE,
+        phase_scale: scale_for(id),
         command: format!(
-            "rserpool scenario run {id} --seed {SEED} --phase-scale {SCALE}{}",
+            "rserpool scenario run {id} --seed {SEED} --phase-scale {}{}",
+            scale_for(id),
             switches.concat()
         ),
         ..RunOptions::default()
