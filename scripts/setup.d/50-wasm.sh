@@ -16,6 +16,10 @@ apt-packages)
     ;;
 install)
     export PATH="$HOME/.cargo/bin:$PATH"
+    # wasm/build.sh compiles the package with nightly and a standard library
+    # rebuilt for size (-Zbuild-std): that needs nightly's library sources.
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    rustup +nightly component list --installed | grep -q '^rust-src' || rustup +nightly component add rust-src
     # The version wasm-pack requires: the wasm-bindgen crate in Cargo.lock.
     want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")"
     have="$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)"
