@@ -52,6 +52,7 @@ pub mod channel;
 pub mod driver;
 pub mod endpoint;
 mod gateway;
+pub mod registrar_channel;
 pub mod tls;
 
 use std::path::PathBuf;
@@ -63,6 +64,7 @@ pub use client_core::wire::{PoolElement, PoolHandle};
 
 pub use driver::{ConnectFailure, Connector, Driver, FailureKind, GatewayOptions, NetConnector};
 pub use endpoint::{parse_endpoint, Endpoint, UrlError};
+pub use registrar_channel::{FromRegistrar, RegistrarChannel};
 pub use tls::TrustError;
 
 /// What a [`Client`] needs: its registrars, how to trust gateways, and the

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rserpool_lab::topology::{ASAP_PORT, ATTACKER_ADDRESS, ENRP_PORT};
 use rserpool_lab::Topology;
 
-use crate::catalogue::Scenario;
+use crate::catalogue::{DefenceKind, Scenario};
 use crate::run::SAMPLE_MS;
 
 /// The lab's own PE identifiers as the actors' `--legit-ids` value.
@@ -21,12 +21,48 @@ fn legit_ids(own: &BTreeSet<u32>) -> String {
 }
 
 /// The actor command line for the attacker (contract: `rserpool-actor
-/// attack KIND --target … --rate --count --duration-ms --seed`).
+/// attack KIND --target … --rate --count --duration-ms --seed`) with every
+/// defence off.
 pub fn attacker_args(
     scenario: &Scenario,
     topology: &Topology,
     own: &BTreeSet<u32>,
     params: &BTreeMap<String, f64>,
+    duration_ms: u64,
+    seed: u64,
+) -> Option<Vec<String>> {
+    attacker_args_with(
+        scenario,
+        topology,
+        own,
+        params,
+        &BTreeMap::new(),
+        duration_ms,
+        seed,
+    )
+}
+
+/// Whether a defence of the project's gateway is on for this run: then
+/// the registrars are reachable only through the gateway, as a deployment
+/// that puts its registrars behind it configures (docs/lab-defences.md,
+/// "Gateway defences"), and the attacker is a client of the gateway.
+pub fn through_gateway(scenario: &Scenario, defences: &BTreeMap<String, bool>) -> bool {
+    scenario
+        .defences
+        .iter()
+        .any(|d| d.kind == DefenceKind::Gateway && defences.get(&d.name) == Some(&true))
+}
+
+/// The attacker's command line under the run's defence settings: with a
+/// gateway defence on, each registrar target is reached through the lab
+/// gateway inside the VM (`--registrar-url wss://localhost:8443/asap/N
+/// --ca /share/certs/ca.pem`) instead of by SCTP.
+pub fn attacker_args_with(
+    scenario: &Scenario,
+    topology: &Topology,
+    own: &BTreeSet<u32>,
+    params: &BTreeMap<String, f64>,
+    defences: &BTreeMap<String, bool>,
     duration_ms: u64,
     seed: u64,
 ) -> Option<Vec<String>> {
@@ -54,10 +90,21 @@ pub fn attacker_args(
         _ => (vec![asap(0)], vec![]),
     };
     let mut v = vec!["attack".to_string(), a.kind.clone()];
+    let gateway_paths: Vec<String> = if through_gateway(scenario, defences) {
+        targets.iter().filter_map(|t| gateway_url_of(t)).collect()
+    } else {
+        Vec::new()
+    };
     for t in targets {
         v.extend(["--target".into(), t]);
     }
     v.extend(options);
+    if !gateway_paths.is_empty() {
+        for url in gateway_paths {
+            v.extend(["--registrar-url".into(), url]);
+        }
+        v.extend(["--ca".into(), LAB_CA_IN_VM.into()]);
+    }
     let _ = (topology, own);
     // Kinds that act from the attackers' own lab address (so a lab
     // allow-list can tell them apart).
@@ -77,6 +124,14 @@ pub fn attacker_args(
         scenario.topology.pool.clone(),
     ]);
     Some(v)
+}
+
+/// The lab gateway's URL for the registrar whose ASAP endpoint is
+/// `target` (registrar *i* at `10.1.0.i:3863` is `/asap/i`).
+fn gateway_url_of(target: &str) -> Option<String> {
+    let i =
+        (0..16).find(|i| format!("{}:{ASAP_PORT}", Topology::registrar_address(*i)) == target)?;
+    Some(format!("wss://{GATEWAY_IN_VM}/asap/{}", i + 1))
 }
 
 /// RSPLIB's default ASAP announce group (`rserpool.h`).
@@ -347,6 +402,44 @@ mod tests {
             1 + topo.registrars.len()
         );
         assert!(w.contains("--ca /share/certs/ca.pem"), "{w}");
+    }
+
+    #[test]
+    fn with_a_gateway_defence_on_the_pool_user_attackers_go_through_the_lab_gateway() {
+        let cat = Catalogue::builtin();
+        for (id, defence) in [
+            ("rfc5355-2.13-eu-flood", "gateway-eu-limit"),
+            ("hr-flood", "gateway-hr-limit"),
+        ] {
+            let s = cat.get(id).unwrap();
+            let params = s.param_values(&[]).unwrap().into_iter().collect();
+            let topo = Topology::default();
+            let off = attacker_args(s, &topo, &BTreeSet::new(), &params, 3000, 1)
+                .unwrap()
+                .join(" ");
+            assert!(!off.contains("--registrar-url"), "{off}");
+            let on: BTreeMap<String, bool> = [(defence.to_string(), true)].into();
+            let line = attacker_args_with(s, &topo, &BTreeSet::new(), &params, &on, 3000, 1)
+                .unwrap()
+                .join(" ");
+            assert!(
+                line.contains(
+                    "--target 10.1.0.1:3863 --registrar-url wss://localhost:8443/asap/1 --ca /share/certs/ca.pem"
+                ),
+                "{line}"
+            );
+            // Another defence on (an RSPLIB option) leaves the path direct.
+            let other: BTreeMap<String, bool> = s
+                .defences
+                .iter()
+                .filter(|d| d.kind != DefenceKind::Gateway)
+                .map(|d| (d.name.clone(), true))
+                .collect();
+            let direct = attacker_args_with(s, &topo, &BTreeSet::new(), &params, &other, 3000, 1)
+                .unwrap()
+                .join(" ");
+            assert!(!direct.contains("wss://"), "{direct}");
+        }
     }
 
     #[test]

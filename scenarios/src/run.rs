@@ -15,7 +15,7 @@ use rserpool_lab::proto::{Request, Response, RunState, SpawnOutput};
 use rserpool_lab::topology::{ProcessKind, ENRP_PORT};
 use rserpool_lab::{request_agent, Topology};
 
-use crate::actor_args::{attacker_args, workload_args_with};
+use crate::actor_args::{attacker_args_with, workload_args_with};
 use crate::catalogue::{Catalogue, PhaseName, Scenario, Worse};
 use crate::record::{
     self, Event, EventKind, PeInfo, PhaseSpan, RegistrarInfo, RunRecord, RunTopology, Sample,
@@ -350,8 +350,14 @@ fn registrar_options(scenario: &Scenario, defences: &BTreeMap<String, bool>) -> 
 /// (`actor_args.rs`). A catalogue defence it cannot apply yet is refused
 /// rather than reported as defended.
 pub fn can_apply(defence: &str) -> bool {
-    matches!(defence, "maxeurate" | "maxhrrate" | "pool-user-tls-gateway")
-        || crate::defences::table_name(defence).is_some()
+    matches!(
+        defence,
+        "maxeurate"
+            | "maxhrrate"
+            | "pool-user-tls-gateway"
+            | "gateway-eu-limit"
+            | "gateway-hr-limit"
+    ) || crate::defences::table_name(defence).is_some()
 }
 
 /// Defences switched on that nothing applies yet.
@@ -827,8 +833,15 @@ fn measure(
             attacker_started = true;
             let start = now();
             let dur = span.end_ms.saturating_sub(start).max(1);
-            if let Some(args) = attacker_args(scenario, &lab.topology, &own, params, dur, opts.seed)
-            {
+            if let Some(args) = attacker_args_with(
+                scenario,
+                &lab.topology,
+                &own,
+                params,
+                defences,
+                dur,
+                opts.seed,
+            ) {
                 actors.push(Actor::start(lab, "attacker", &args, start, dur + 5000)?);
                 events.push(Event {
                     t_ms: start,

@@ -134,6 +134,62 @@ fn eu_flood_evicts_a_healthy_pe_at_the_third_report() {
     });
 }
 
+/// The lab gateway's path to registrar `i` and the lab CA, as the VM sees
+/// them (the attacker is a client of the gateway inside the VM).
+const GATEWAY_TO_REGISTRAR_2: &str = "wss://localhost:8443/asap/2";
+const LAB_CA_IN_VM: &str = "/share/certs/ca.pem";
+
+#[test]
+fn eu_flood_through_the_gateway_gets_one_report_per_pe_forwarded_and_evicts_none() {
+    let guard = lab();
+    let lab: &rserpool_lab::Lab = &guard;
+    let lines = actor(
+        lab,
+        &[
+            "attack",
+            "eu-flood",
+            "--target",
+            "10.1.0.2:3863",
+            "--registrar-url",
+            GATEWAY_TO_REGISTRAR_2,
+            "--ca",
+            LAB_CA_IN_VM,
+            "--victims",
+            "1",
+            "--rate",
+            "20",
+            "--count",
+            "10",
+            "--duration-ms",
+            "8000",
+            "--seed",
+            "3",
+        ],
+    );
+    let done = lines.last().unwrap();
+    assert_eq!(done["reason"], "count", "{done}");
+    assert_eq!(done["sent"], 10, "{done}");
+    // The first report of the PE resolved on the session is forwarded;
+    // every repeat is refused (RFC 5355 §2.13), as the notices say.
+    assert_eq!(done["refused"], 9, "{done}");
+    assert_eq!(done["report_refused"], 9, "{done}");
+    let victim = lines
+        .iter()
+        .find(|l| l["event"] == "victims")
+        .and_then(|l| l["detail"][0].as_str())
+        .expect("the victims event")
+        .to_string();
+    let victim = u32::from_str_radix(victim.trim_start_matches("0x"), 16).unwrap();
+    // One report is not RSPLIB's -maxbadpereports (3): still listed.
+    std::thread::sleep(Duration::from_secs(2));
+    for i in 1..=3 {
+        assert!(
+            pe_ids(lab, i).iter().any(|(pe, _)| *pe == victim),
+            "0x{victim:08x} gone from registrar {i}"
+        );
+    }
+}
+
 #[test]
 fn hr_flood_is_answered_and_stops_at_its_count() {
     let guard = lab();

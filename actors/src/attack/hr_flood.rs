@@ -1,20 +1,23 @@
 //! `hr-flood` (the papers' handle-resolution attack): Handle Resolutions
 //! at a rate. RSPLIB's `-maxhrrate` limits them per association and pool
-//! and answers the excess like an unknown pool (cause 9).
+//! and answers the excess like an unknown pool (cause 9). With
+//! `--registrar-url` the resolutions go through the gateway as a browser's
+//! would: its per-session limit refuses the excess with `rate-limited`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Result;
+use client_core::gateway_protocol::NoticeCode;
 use client_core::policy::Rng;
 use client_core::wire::{consts, AsapMessage};
-use rserpool_sctp::SctpAssociation;
+use rserpool_client::RegistrarChannel;
 
+use super::pool_user_path::{self, Heard, Path, Via};
 use super::{Act, Attack, Common, Ctx};
 use crate::bounds;
 use crate::fields;
 use crate::messages;
-use crate::net;
 use crate::output::Output;
 use crate::stop::Stop;
 
@@ -31,13 +34,16 @@ pub struct Args {
     /// default (3).
     #[arg(long, value_name = "N")]
     pub items: Option<u32>,
+    #[command(flatten)]
+    pub via: Via,
 }
 
 /// Interval of the sample lines.
 const SAMPLE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// One sample line from the running totals `(answered, refused)` at the
-/// interval's start and end.
+/// interval's start and end. Refused: answered as an unknown pool by the
+/// registrar, or not forwarded by the gateway (`rate-limited`).
 fn interval_sample(
     (a0, r0): (u64, u64),
     (a1, r1): (u64, u64),
@@ -59,23 +65,56 @@ fn interval_sample(
 #[derive(Default)]
 struct Answers {
     answered: AtomicU64,
+    /// Refused by the registrar (cause 9) or by the gateway.
     refused: AtomicU64,
+    /// Of those, refused by the gateway (its notices).
+    gateway_refused: AtomicU64,
+}
+
+impl Answers {
+    fn count(&self, heard: &Heard) {
+        match heard {
+            Heard::Asap(AsapMessage::HandleResolutionResponse(r)) => {
+                let refused = r.error.as_ref().is_some_and(|e| {
+                    e.causes
+                        .iter()
+                        .any(|c| c.code.0 == consts::cause_code::UNKNOWN_POOL_HANDLE)
+                });
+                let counter = if refused {
+                    &self.refused
+                } else {
+                    &self.answered
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            // A refusal of anything but a resolution is not one of these.
+            Heard::Refused {
+                code: NoticeCode::RateLimited,
+                ..
+            } => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                self.gateway_refused.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
 }
 
 struct HrFlood {
-    assocs: Vec<(Arc<SctpAssociation>, std::net::SocketAddr)>,
+    channels: Vec<(Arc<RegistrarChannel>, Path)>,
     message: Vec<u8>,
 }
 
 impl Attack for HrFlood {
     async fn act(&mut self, seq: u64, _rng: &mut Rng, _out: &Output) -> Result<Act> {
-        let k = (seq % self.assocs.len() as u64) as usize;
-        let (assoc, target) = &self.assocs[k];
-        net::send_asap(assoc, &self.message).await?;
-        Ok((
-            "handle-resolution",
-            fields! {"target" => target.to_string(), "association" => k},
-        ))
+        let k = (seq % self.channels.len() as u64) as usize;
+        let (channel, path) = &self.channels[k];
+        channel.send_asap(&self.message).await?;
+        let mut f = fields! {"target" => path.target.to_string(), "association" => k};
+        if let Some(url) = &path.via {
+            f.insert("via".into(), url.clone().into());
+        }
+        Ok(("handle-resolution", f))
     }
 }
 
@@ -94,13 +133,18 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             serde_json::json!({"what": note.what, "asked": note.asked, "used": note.used}),
         );
     }
-    let targets = ctx.targets.clone();
-    let Some(assocs) = ctx
+    let paths_and_trust = a
+        .via
+        .paths(&ctx.targets)
+        .and_then(|p| Ok((p, a.via.gateway()?)));
+    let Some(channels) = ctx
         .setup(async {
+            let (paths, gateway) = paths_and_trust?;
             let mut v = Vec::new();
+            // Through the gateway each association is a session of its own.
             for k in 0..n {
-                let t = targets[k % targets.len()];
-                v.push((Arc::new(net::connect(None, t).await?), t));
+                let p = paths[k % paths.len()].clone();
+                v.push((Arc::new(pool_user_path::connect(&p, &gateway).await?), p));
             }
             Ok(v)
         })
@@ -109,25 +153,13 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
         return Ok(());
     };
     let answers = Arc::new(Answers::default());
-    let readers: Vec<_> = assocs
+    let readers: Vec<_> = channels
         .iter()
-        .map(|(assoc, _)| {
-            let (assoc, answers) = (assoc.clone(), answers.clone());
+        .map(|(channel, _)| {
+            let (channel, answers) = (channel.clone(), answers.clone());
             tokio::spawn(async move {
-                while let Ok(m) = net::recv_asap(&assoc).await {
-                    if let AsapMessage::HandleResolutionResponse(r) = m {
-                        let refused = r.error.as_ref().is_some_and(|e| {
-                            e.causes
-                                .iter()
-                                .any(|c| c.code.0 == consts::cause_code::UNKNOWN_POOL_HANDLE)
-                        });
-                        let counter = if refused {
-                            &answers.refused
-                        } else {
-                            &answers.answered
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
+                while let Ok(heard) = pool_user_path::recv(&channel).await {
+                    answers.count(&heard);
                 }
             })
         })
@@ -152,7 +184,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
         })
     };
     let mut attack = HrFlood {
-        assocs,
+        channels,
         message: messages::handle_resolution(&ctx.pool, a.items),
     };
     let f = super::run_paced(&mut attack, &mut ctx, false).await;
@@ -168,6 +200,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
         fields! {
             "answered" => answers.answered.load(Ordering::Relaxed),
             "refused" => answers.refused.load(Ordering::Relaxed),
+            "gateway_refused" => answers.gateway_refused.load(Ordering::Relaxed),
         },
     );
     Ok(())
@@ -186,5 +219,28 @@ mod tests {
         // Nothing came back in the interval: no share (not 0, not NaN).
         let quiet = interval_sample((13, 5), (13, 5));
         assert!(!quiet.contains_key("attacker_answered_share"));
+    }
+
+    #[test]
+    fn a_gateway_rate_limit_counts_as_refused_and_other_notices_do_not() {
+        let a = Answers::default();
+        let notice = |code| Heard::Refused {
+            code,
+            text: String::new(),
+        };
+        a.count(&notice(NoticeCode::RateLimited));
+        a.count(&notice(NoticeCode::ReportRefused));
+        a.count(&Heard::Asap(AsapMessage::HandleResolutionResponse(
+            client_core::wire::HandleResolutionResponse {
+                pool_handle: client_core::wire::PoolHandle(b"EchoPool".to_vec()),
+                policy: None,
+                elements: vec![],
+                error: None,
+            },
+        )));
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!(get(&a.answered), 1);
+        assert_eq!(get(&a.refused), 1);
+        assert_eq!(get(&a.gateway_refused), 1);
     }
 }

@@ -8,6 +8,7 @@ pub mod eu_flood;
 pub mod hr_flood;
 pub mod ka_flood;
 pub mod lying_pe;
+pub mod pool_user_path;
 pub mod reg_flood;
 pub mod reg_spoof;
 pub mod replay;
