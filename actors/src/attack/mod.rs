@@ -116,7 +116,7 @@ impl Ctx {
             }
             Err(_) => {
                 self.out
-                    .event("error", "setup did not finish within the duration");
+                    .event("error", "setup did not finish within the duration (no association came up: a packet filter that drops silently looks like this)");
                 self.out.done(Reason::Duration, 0, Map::new());
                 None
             }

@@ -157,7 +157,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             let l = net::ignoring_listener()?;
             let mut links = Vec::new();
             for t in &targets {
-                let assoc = net::connect(source, *t).await?;
+                let assoc = net::connect_patiently(source, *t).await?;
                 let local = assoc.local_addr()?.ip();
                 links.push(Link {
                     assoc: Arc::new(assoc),

@@ -136,7 +136,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             let port = l.local_addr()?.port();
             let mut links = Vec::new();
             for t in &targets {
-                let assoc = net::connect(source, *t).await?;
+                let assoc = net::connect_patiently(source, *t).await?;
                 let local = assoc.local_addr()?.ip();
                 links.push((Arc::new(assoc), *t, local));
             }
