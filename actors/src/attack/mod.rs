@@ -11,6 +11,7 @@ pub mod lying_pe;
 pub mod pool_user_path;
 pub mod reg_flood;
 pub mod reg_spoof;
+pub mod registering;
 pub mod replay;
 pub mod rogue_enrp;
 pub mod rogue_pe;
