@@ -26,6 +26,22 @@ pub async fn connect(local: Option<SocketAddr>, target: SocketAddr) -> Result<Sc
     .with_context(|| format!("connecting to {target}"))
 }
 
+/// Opens an association like [`connect`] but without its own time limit:
+/// for the registration links of attackers that a lab allow-list may
+/// hold off. The allow-list drops their packets silently, so the
+/// association never comes up; the attacker then waits out its window in
+/// [`crate::attack::Ctx::setup`] (which bounds it) and ends on `duration`,
+/// the defence having stopped it, instead of ending on an error after
+/// five seconds as if it had failed by itself.
+pub async fn connect_patiently(
+    local: Option<SocketAddr>,
+    target: SocketAddr,
+) -> Result<SctpAssociation> {
+    SctpAssociation::connect_from(local, &[target])
+        .await
+        .with_context(|| format!("connecting to {target}"))
+}
+
 pub async fn send_asap(assoc: &SctpAssociation, bytes: &[u8]) -> Result<()> {
     assoc
         .send(consts::PPID_ASAP, 0, bytes)

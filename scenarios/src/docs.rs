@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::catalogue::PhaseName;
-use crate::catalogue::{Catalogue, Class, Expectation, Scenario};
+use crate::catalogue::{Catalogue, Class, Expectation, Over, Scenario};
 use crate::record::RunRecord;
 
 /// The Markdown page: one card per scenario, with the last measured
@@ -145,7 +145,13 @@ fn card(o: &mut String, s: &Scenario, runs: &[RunRecord]) {
                 .expectation
                 .iter()
                 .flat_map(|e| e.with_defences())
-                .map(|w| format!("{} {} with `{}`", w.op.as_str(), w.value, w.defence))
+                .map(|w| {
+                    let of = match w.over {
+                        Over::Worst => "",
+                        Over::Mean => " (phase mean)",
+                    };
+                    format!("{} {}{of} with `{}`", w.op.as_str(), w.value, w.defence)
+                })
                 .collect();
             let _ = writeln!(
                 o,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{Expectation, PhaseName, Scenario, Worse};
+use crate::catalogue::{Expectation, Over, PhaseName, Scenario, Worse};
 
 /// Schema tag of a run record.
 pub const SCHEMA: &str = "rserpool-run/2";
@@ -165,16 +165,11 @@ pub fn judge(
     expectation: &Expectation,
     defences: &BTreeMap<String, bool>,
     summary: &BTreeMap<PhaseName, BTreeMap<String, f64>>,
+    means: &BTreeMap<PhaseName, BTreeMap<String, f64>>,
 ) -> Verdict {
     let metric = expectation.metric();
     let phase = expectation.phase();
-    let Some(measured) = summary.get(&phase).and_then(|m| m.get(metric)).copied() else {
-        return Verdict {
-            passed: false,
-            text: format!("no {metric} measured in the {} phase", phase.as_str()),
-        };
-    };
-    let (bound, label) = match expectation {
+    let (bound, label, over) = match expectation {
         Expectation::Compare { without, .. } => {
             // The first defence switched on that the expectation bounds;
             // with none on, the harm bound.
@@ -189,17 +184,28 @@ pub fn judge(
                         value: w.value,
                     },
                     format!("with {}", w.defence),
+                    w.over,
                 ),
-                None => (*without, "without the defence".to_string()),
+                None => (*without, "without the defence".to_string(), Over::Worst),
             }
         }
-        Expectation::ObservedOnly { harm, .. } => (*harm, "observed".to_string()),
+        Expectation::ObservedOnly { harm, .. } => (*harm, "observed".to_string(), Over::Worst),
+    };
+    let (table, of) = match over {
+        Over::Worst => (summary, ""),
+        Over::Mean => (means, "mean "),
+    };
+    let Some(measured) = table.get(&phase).and_then(|m| m.get(metric)).copied() else {
+        return Verdict {
+            passed: false,
+            text: format!("no {of}{metric} measured in the {} phase", phase.as_str()),
+        };
     };
     let passed = bound.holds(measured);
     Verdict {
         passed,
         text: format!(
-            "{metric} in {} = {measured:.3} ({label}: expected {bound}) — {}",
+            "{of}{metric} in {} = {measured:.3} ({label}: expected {bound}) — {}",
             phase.as_str(),
             if passed {
                 "as expected"
@@ -261,11 +267,52 @@ mod tests {
             .unwrap();
         let off: BTreeMap<String, bool> = [("maxeurate".to_string(), false)].into();
         let on: BTreeMap<String, bool> = [("maxeurate".to_string(), true)].into();
-        assert!(judge(&e, &off, &summary).passed);
-        let v = judge(&e, &on, &summary);
+        let m = means(&phases, &samples);
+        assert!(judge(&e, &off, &summary, &m).passed);
+        let v = judge(&e, &on, &summary, &m);
         assert!(!v.passed, "{}", v.text);
         assert!(v.text.contains("with maxeurate"), "{}", v.text);
         let empty = BTreeMap::new();
-        assert!(!judge(&e, &off, &empty).passed);
+        assert!(!judge(&e, &off, &empty, &empty).passed);
+    }
+
+    #[test]
+    fn a_bucket_defence_is_judged_on_the_phase_mean_and_the_rest_on_the_worst_interval() {
+        let e = Catalogue::builtin()
+            .get("hr-flood")
+            .unwrap()
+            .expectation
+            .clone()
+            .unwrap();
+        let gateway = e
+            .with_defences()
+            .into_iter()
+            .find(|w| w.defence == "gateway-hr-limit")
+            .unwrap();
+        assert_eq!(gateway.over, Over::Mean);
+        let phase = |v: f64| -> BTreeMap<PhaseName, BTreeMap<String, f64>> {
+            [(
+                PhaseName::Attack,
+                [("attacker_answered_share".to_string(), v)].into(),
+            )]
+            .into()
+        };
+        let on: BTreeMap<String, bool> = [("gateway-hr-limit".to_string(), true)].into();
+        // A burst in the first interval (worst 0.6) with a low mean passes…
+        let v = judge(&e, &on, &phase(0.6), &phase(0.16));
+        assert!(v.passed, "{}", v.text);
+        assert!(
+            v.text.starts_with("mean attacker_answered_share"),
+            "{}",
+            v.text
+        );
+        // …a high mean does not, whatever the worst interval says.
+        assert!(!judge(&e, &on, &phase(0.2), &phase(0.4)).passed);
+        // maxhrrate (no burst by design) is still held to its worst interval.
+        let rsplib: BTreeMap<String, bool> = [("maxhrrate".to_string(), true)].into();
+        assert!(!judge(&e, &rsplib, &phase(0.6), &phase(0.1)).passed);
+        // Off: the harm is the worst interval.
+        let off = BTreeMap::new();
+        assert!(judge(&e, &off, &phase(0.95), &phase(0.5)).passed);
     }
 }

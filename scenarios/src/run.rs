@@ -635,7 +635,7 @@ pub fn run(
     let mut verdict = scenario
         .expectation
         .as_ref()
-        .map(|e| record::judge(e, &defences, &summary));
+        .map(|e| record::judge(e, &defences, &summary, &means));
     // An attack that did not happen proves nothing, whatever the metric
     // says: a defence must not pass because its attacker failed to start.
     let attack_planned = scenario.attacker.is_some()

@@ -2,9 +2,7 @@
 //! objects (serde-wasm-bindgen) whose TypeScript types are written out in
 //! `lib.rs` (`TS_TYPES`); keep both in step.
 
-use client_core::pool_user::{
-    CloseReason, FailoverReason, PathSecurity, ReportLimit, ResolveError,
-};
+use client_core::pool_user::{PathSecurity, ReportLimit, ResolveError};
 use client_core::wire::{
     consts::policy_code as pc, policy_words, Message, PoolElement, PoolHandle, TransportProtocol,
 };
@@ -120,29 +118,15 @@ impl From<&PathSecurity> for SecurityDto {
 pub struct FailoverDto {
     pub old_element: String,
     pub new_element: String,
-    pub reason: String,
+    /// `FailoverReason::as_str` (kebab-case, stable).
+    pub reason: &'static str,
+    /// `CloseReason::as_str` of the old channel, for `channel-closed`.
+    pub close_reason: Option<&'static str>,
     pub failed_elements: Vec<String>,
     pub cookie_replayed: bool,
     pub security_changed: bool,
     pub old_security: SecurityDto,
     pub new_security: SecurityDto,
-}
-
-pub fn failover_reason(r: &FailoverReason) -> String {
-    match r {
-        // Spelled out rather than `{:?}`: Debug formatting of strings pulls
-        // in core's escaping and Unicode tables (browser download size).
-        FailoverReason::ChannelClosed(c) => match c {
-            CloseReason::Closed => "channel-closed: Closed".into(),
-            CloseReason::Aborted => "channel-closed: Aborted".into(),
-            CloseReason::ConnectFailed => "channel-closed: ConnectFailed".into(),
-            CloseReason::AuthenticationFailed(m) => {
-                format!("channel-closed: AuthenticationFailed(\"{m}\")")
-            }
-        },
-        FailoverReason::ConnectTimeout => "connect-timeout".into(),
-        FailoverReason::ReportedByApplication => "reported-by-application".into(),
-    }
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]

@@ -31,8 +31,7 @@ use std::time::Duration;
 
 use client_core::gateway_link::{GatewayLinks, LinkOutput, LinkProblem};
 use client_core::pool_user::{
-    Action, ChannelId, CloseReason, Config, Event, PoolUser as Core, RequestId, SessionCloseReason,
-    SessionId,
+    Action, ChannelId, CloseReason, Config, Event, PoolUser as Core, RequestId, SessionId,
 };
 use client_core::wire::PoolHandle;
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
@@ -100,11 +99,19 @@ export interface PathSecurity {
   viaGateway: boolean;
 }
 
+/** Why a session left its pool element. */
+export type FailoverReason = "channel-closed" | "connect-timeout" | "reported-by-application";
+
+/** How a channel ended. */
+export type ChannelCloseReason = "closed" | "aborted" | "connect-failed" | "authentication-failed";
+
 /** RFC 5355 §2.9: what changed under a session. */
 export interface FailoverEvent {
   oldElement: string;
   newElement: string;
-  reason: string;
+  reason: FailoverReason;
+  /** For `channel-closed`: how the channel to the old element ended; otherwise null. */
+  closeReason: ChannelCloseReason | null;
   failedElements: string[];
   cookieReplayed: boolean;
   securityChanged: boolean;
@@ -131,7 +138,10 @@ export interface TraceEvent {
 }
 
 export interface DataEvent { ppid: number; bytes: Uint8Array; }
-export interface CloseEvent { reason: string; }
+/** Why a session ended. */
+export type SessionCloseReason = "by-application";
+
+export interface CloseEvent { reason: SessionCloseReason; }
 
 export type PoolUserErrorCode =
   | "bad-options" | "no-such-pool" | "no-usable-element" | "no-registrar-reachable"
@@ -747,7 +757,8 @@ fn dispatch(shared: &Shared, i: &mut Inner, e: Event, at_ms: f64, out: &mut Vec<
                 let v = to_js(&FailoverDto {
                     old_element: n.old_element.to_string(),
                     new_element: n.new_element.to_string(),
-                    reason: dto::failover_reason(&n.reason),
+                    reason: n.reason.as_str(),
+                    close_reason: n.reason.close_reason().map(|c| c.as_str()),
                     failed_elements: n.failed_elements.iter().map(|e| e.to_string()).collect(),
                     cookie_replayed: n.cookie_replayed,
                     security_changed: n.security_changed,
@@ -760,18 +771,17 @@ fn dispatch(shared: &Shared, i: &mut Inner, e: Event, at_ms: f64, out: &mut Vec<
         Event::SessionClosed { session, reason } => {
             if let Some(slot) = i.sessions.remove(&session) {
                 let v = js_sys::Object::new();
-                let _ = Reflect::set(
-                    &v,
-                    &"reason".into(),
-                    &JsValue::from_str(match reason {
-                        SessionCloseReason::ByApplication => "ByApplication",
-                    }),
-                );
+                let _ = Reflect::set(&v, &"reason".into(), &JsValue::from_str(reason.as_str()));
                 emit(&slot.listeners, "close", v.into(), out);
             }
         }
         Event::Error { error, .. } => {
-            emit(&i.listeners, "error", js_error("protocol", &error), out);
+            emit(
+                &i.listeners,
+                "error",
+                js_error("protocol", &error.to_string()),
+                out,
+            );
         }
         Event::MessageSent { channel, message } => {
             let v = to_js(&TraceDto::new("sent", channel.0, at_ms, &message));

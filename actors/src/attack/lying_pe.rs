@@ -8,23 +8,19 @@
 //! change of 1 %. The registrar's Least Used choice then hands it the
 //! pool users' jobs. Its real load (jobs held) is in its samples.
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use client_core::policy::Rng;
-use client_core::wire::{PoolElementId, PoolHandle, SelectionPolicy};
-use rserpool_sctp::{SctpAssociation, SctpListener};
+use client_core::wire::SelectionPolicy;
+use rserpool_sctp::SctpListener;
 
-use super::reg_flood::{spawn_registrar_reader, Tally};
-use super::{delta, fresh_pe_id, spawn_sampler, Act, Attack, Common, Ctx};
+use super::registering::{connect_links, Registered, Registrations};
+use super::{delta, spawn_sampler, Act, Attack, Common, Ctx};
 use crate::calcapp::{self, Kind};
 use crate::fields;
-use crate::messages;
-use crate::net;
 use crate::output::Output;
 use crate::stop::Stop;
 
@@ -141,33 +137,17 @@ fn spawn_calcapp_server(
     })
 }
 
-struct LyingPe {
-    links: Vec<(Arc<SctpAssociation>, SocketAddr, std::net::IpAddr)>,
-    pool: PoolHandle,
-    port: u16,
-    policy: SelectionPolicy,
-    used: BTreeSet<u32>,
-}
+struct LyingPe(Registrations);
 
 impl Attack for LyingPe {
     async fn act(&mut self, seq: u64, rng: &mut Rng, _out: &Output) -> Result<Act> {
-        let id = fresh_pe_id(rng, &mut self.used);
-        let (assoc, target, local) = &self.links[(seq % self.links.len() as u64) as usize];
-        let pe = messages::pool_element(id, vec![*local], self.port, self.policy.clone(), 90_000);
-        net::send_asap(assoc, &messages::registration(&self.pool, pe)).await?;
-        let load = match self.policy {
+        let mut fields = self.0.register_next(seq, rng).await?;
+        let load = match self.0.pe.policy {
             SelectionPolicy::LeastUsed { load } => load,
             _ => 0,
         };
-        Ok((
-            "register",
-            fields! {
-                "pe_id" => PoolElementId(id).to_string(),
-                "target" => target.to_string(),
-                "port" => self.port,
-                "advertised_load" => load,
-            },
-        ))
+        fields.insert("advertised_load".into(), load.into());
+        Ok(("register", fields))
     }
 }
 
@@ -179,13 +159,7 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             let l = SctpListener::bind(&["0.0.0.0:0".parse().expect("address")])
                 .context("listening for pool users")?;
             let port = l.local_addr()?.port();
-            let mut links = Vec::new();
-            for t in &targets {
-                let assoc = net::connect(None, *t).await?;
-                let local = assoc.local_addr()?.ip();
-                links.push((Arc::new(assoc), *t, local));
-            }
-            Ok((l, port, links))
+            Ok((l, port, connect_links(&targets, None).await?))
         })
         .await
     else {
@@ -193,13 +167,13 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
     };
     let seen = Arc::new(Seen::default());
     let server = spawn_calcapp_server(listener, seen.clone(), a.capacity);
-    let tally = Arc::new(Tally::default());
-    let readers: Vec<_> = links
-        .iter()
-        .map(|(assoc, _, _)| {
-            spawn_registrar_reader(assoc.clone(), true, tally.clone(), ctx.out.clone())
-        })
-        .collect();
+    let pe = Registered {
+        policy: advertised_policy(a.advertised_load),
+        life_ms: 90_000,
+        extra: Vec::new(),
+    };
+    let mut attack = LyingPe(Registrations::new(links, ctx.pool.clone(), port, pe));
+    let readers = attack.0.spawn_readers(true, &ctx.out);
     let sampler = {
         let seen = seen.clone();
         let mut jobs = 0;
@@ -210,36 +184,24 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             }
         })
     };
-    let mut attack = LyingPe {
-        links,
-        pool: ctx.pool.clone(),
-        port,
-        policy: advertised_policy(a.advertised_load),
-        used: BTreeSet::new(),
-    };
     let f = super::run_paced(&mut attack, &mut ctx, true).await;
     sampler.abort();
     server.abort();
-    for r in readers {
-        r.abort();
-    }
-    super::done(
-        &ctx,
-        f,
-        fields! {
-            "accepted" => tally.accepted.load(Ordering::Relaxed),
-            "refused" => tally.refused.load(Ordering::Relaxed),
-            "sessions" => seen.sessions.load(Ordering::Relaxed),
-            "jobs" => seen.jobs.load(Ordering::Relaxed),
-        },
-    );
+    drop(readers);
+    let mut counts = attack.0.tally.fields();
+    counts.extend(fields! {
+        "sessions" => seen.sessions.load(Ordering::Relaxed),
+        "jobs" => seen.jobs.load(Ordering::Relaxed),
+    });
+    super::done(&ctx, f, counts);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use client_core::wire::{self, AsapMessage, Protocol};
+    use crate::messages;
+    use client_core::wire::{self, AsapMessage, PoolHandle, Protocol};
 
     #[test]
     fn the_registration_states_load_zero_on_the_wire() {

@@ -11,6 +11,7 @@ pub mod lying_pe;
 pub mod pool_user_path;
 pub mod reg_flood;
 pub mod reg_spoof;
+pub mod registering;
 pub mod replay;
 pub mod rogue_enrp;
 pub mod rogue_pe;
@@ -116,7 +117,7 @@ impl Ctx {
             }
             Err(_) => {
                 self.out
-                    .event("error", "setup did not finish within the duration");
+                    .event("error", "setup did not finish within the duration (no association came up: a packet filter that drops silently looks like this)");
                 self.out.done(Reason::Duration, 0, Map::new());
                 None
             }

@@ -16,7 +16,7 @@ use client_core::policy::Rng;
 use client_core::wire::{PoolElement, PoolElementId, PoolHandle};
 use rserpool_sctp::SctpAssociation;
 
-use super::reg_flood::{spawn_registrar_reader, Tally};
+use super::registering::{spawn_registrar_reader, Tally};
 use super::{fresh_pe_id, Act, Attack, Common, Ctx};
 use crate::fields;
 use crate::messages::{self, parse_pe_id};

@@ -256,7 +256,8 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             let pe = net::ignoring_listener_on(bind)?;
             let mut links = Vec::new();
             for t in &targets {
-                let assoc = net::connect(source.map(|ip| SocketAddr::new(ip, 0)), *t).await?;
+                let assoc =
+                    net::connect_patiently(source.map(|ip| SocketAddr::new(ip, 0)), *t).await?;
                 links.push(Link {
                     assoc: Arc::new(assoc),
                     target: *t,

@@ -5,21 +5,18 @@
 //! holds them until the run ends. What pool users send is echoed back
 //! (ASAP on the control channel is recorded, not echoed).
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use client_core::policy::Rng;
-use client_core::wire::{consts, PoolElementId, PoolHandle, SelectionPolicy};
-use rserpool_sctp::{SctpAssociation, SctpListener};
+use client_core::wire::{consts, SelectionPolicy};
+use rserpool_sctp::SctpListener;
 
-use super::reg_flood::{spawn_registrar_reader, Tally};
-use super::{delta, fresh_pe_id, spawn_sampler, Act, Attack, Common, Ctx};
+use super::registering::{connect_links, Registered, Registrations};
+use super::{delta, spawn_sampler, Act, Attack, Common, Ctx};
 use crate::fields;
-use crate::messages::{self, parse_policy};
-use crate::net;
+use crate::messages::parse_policy;
 use crate::output::Output;
 use crate::stop::Stop;
 
@@ -100,47 +97,23 @@ fn spawn_echo_server(l: SctpListener, seen: Arc<Seen>, out: Output) -> tokio::ta
     })
 }
 
-struct RoguePe {
-    links: Vec<(Arc<SctpAssociation>, SocketAddr, std::net::IpAddr)>,
-    pool: PoolHandle,
-    port: u16,
-    policy: SelectionPolicy,
-    used: BTreeSet<u32>,
-}
+struct RoguePe(Registrations);
 
 impl Attack for RoguePe {
     async fn act(&mut self, seq: u64, rng: &mut Rng, _out: &Output) -> Result<Act> {
-        let id = fresh_pe_id(rng, &mut self.used);
-        let (assoc, target, local) = &self.links[(seq % self.links.len() as u64) as usize];
-        let pe = messages::pool_element(id, vec![*local], self.port, self.policy.clone(), 90_000);
-        net::send_asap(assoc, &messages::registration(&self.pool, pe)).await?;
-        Ok((
-            "register",
-            fields! {
-                "pe_id" => PoolElementId(id).to_string(),
-                "target" => target.to_string(),
-                "port" => self.port,
-            },
-        ))
+        Ok(("register", self.0.register_next(seq, rng).await?))
     }
 }
 
 pub async fn run(a: Args, stop: Stop) -> Result<()> {
     let mut ctx = Ctx::new(&a.common, stop);
     let targets = ctx.targets.clone();
-    let source = a.source.map(|ip| std::net::SocketAddr::new(ip, 0));
     let Some((listener, port, links)) = ctx
         .setup(async {
             let l = SctpListener::bind(&["0.0.0.0:0".parse().expect("address")])
                 .context("listening for pool users")?;
             let port = l.local_addr()?.port();
-            let mut links = Vec::new();
-            for t in &targets {
-                let assoc = net::connect(source, *t).await?;
-                let local = assoc.local_addr()?.ip();
-                links.push((Arc::new(assoc), *t, local));
-            }
-            Ok((l, port, links))
+            Ok((l, port, connect_links(&targets, a.source).await?))
         })
         .await
     else {
@@ -148,13 +121,13 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
     };
     let seen = Arc::new(Seen::default());
     let server = spawn_echo_server(listener, seen.clone(), ctx.out.clone());
-    let tally = Arc::new(Tally::default());
-    let readers: Vec<_> = links
-        .iter()
-        .map(|(assoc, _, _)| {
-            spawn_registrar_reader(assoc.clone(), true, tally.clone(), ctx.out.clone())
-        })
-        .collect();
+    let pe = Registered {
+        policy: a.policy.clone(),
+        life_ms: 90_000,
+        extra: Vec::new(),
+    };
+    let mut attack = RoguePe(Registrations::new(links, ctx.pool.clone(), port, pe));
+    let readers = attack.0.spawn_readers(true, &ctx.out);
     let sampler = {
         let seen = seen.clone();
         let (mut sessions, mut echoed) = (0, 0);
@@ -165,30 +138,17 @@ pub async fn run(a: Args, stop: Stop) -> Result<()> {
             }
         })
     };
-    let mut attack = RoguePe {
-        links,
-        pool: ctx.pool.clone(),
-        port,
-        policy: a.policy.clone(),
-        used: BTreeSet::new(),
-    };
     let f = super::run_paced(&mut attack, &mut ctx, true).await;
     sampler.abort();
     server.abort();
-    for r in readers {
-        r.abort();
-    }
-    super::done(
-        &ctx,
-        f,
-        fields! {
-            "accepted" => tally.accepted.load(Ordering::Relaxed),
-            "refused" => tally.refused.load(Ordering::Relaxed),
-            "sessions" => seen.sessions.load(Ordering::Relaxed),
-            "echoed" => seen.echoed.load(Ordering::Relaxed),
-            "asap_seen" => seen.asap.load(Ordering::Relaxed),
-        },
-    );
+    drop(readers);
+    let mut counts = attack.0.tally.fields();
+    counts.extend(fields! {
+        "sessions" => seen.sessions.load(Ordering::Relaxed),
+        "echoed" => seen.echoed.load(Ordering::Relaxed),
+        "asap_seen" => seen.asap.load(Ordering::Relaxed),
+    });
+    super::done(&ctx, f, counts);
     Ok(())
 }
 

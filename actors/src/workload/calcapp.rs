@@ -7,7 +7,6 @@
 //! lab's), how many were accepted, rejected and completed, and the
 //! handling speed of those completed (the papers' user-side metric).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use client_core::wire::PoolHandle;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::{p50, Common, FakeSet};
+use super::{p50, Common, FakeSet, Starts};
 use crate::attack::biased_pu::session_endpoint;
 use crate::bounds::{self, Bounds};
 use crate::calcapp::{self, Kind};
@@ -52,8 +51,7 @@ pub struct Args {
 #[derive(Debug, Default, PartialEq)]
 pub struct Window {
     /// Jobs sent to each PE.
-    pub started: BTreeMap<u32, u64>,
-    pub started_fake: u64,
+    pub started: Starts,
     pub not_started: u64,
     pub accepted: u64,
     pub rejected: u64,
@@ -63,10 +61,7 @@ pub struct Window {
 
 impl Window {
     pub fn started_on(&mut self, pe: u32, fakes: &FakeSet) {
-        *self.started.entry(pe).or_default() += 1;
-        if fakes.is_fake(pe) {
-            self.started_fake += 1;
-        }
+        self.started.on(pe, fakes);
     }
 
     /// `jobs_started`, `liar_share` (of those, the share sent to PEs that
@@ -74,21 +69,15 @@ impl Window {
     /// `jobs_rejected`, `jobs_completed`, `handling_speed` (median, of the
     /// jobs completed), `pes_used`.
     pub fn values(&mut self) -> Map<String, Value> {
-        let started: u64 = self.started.values().sum();
-        let share = if started > 0 {
-            self.started_fake as f64 / started as f64
-        } else {
-            0.0
-        };
         fields! {
-            "jobs_started" => started,
-            "liar_share" => share,
+            "jobs_started" => self.started.total(),
+            "liar_share" => self.started.fake_share(),
             "jobs_not_started" => self.not_started,
             "jobs_accepted" => self.accepted,
             "jobs_rejected" => self.rejected,
             "jobs_completed" => self.speeds.len(),
             "handling_speed" => p50(&mut self.speeds),
-            "pes_used" => self.started.len(),
+            "pes_used" => self.started.pes_used(),
         }
     }
 }

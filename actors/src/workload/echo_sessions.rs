@@ -5,7 +5,7 @@
 //! fake or rogue PEs, the busiest PE's share), the echo round trips and
 //! the failovers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use rserpool_client::{Driver, GatewayOptions, NetConnector};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::{p50, Common, FakeSet};
+use super::{p50, Common, FakeSet, Starts};
 use crate::bounds::{self, Bounds};
 use crate::fields;
 use crate::output::Reason;
@@ -64,47 +64,27 @@ async fn pe_ports(
 #[derive(Debug, Default, PartialEq)]
 pub struct Window {
     /// Sessions that started on each PE (opened, or failed over to it).
-    pub started: BTreeMap<u32, u64>,
-    /// Of those, the ones on PEs that are not the lab's.
-    pub started_fake: u64,
+    pub started: Starts,
     pub rtts_ms: Vec<f64>,
     pub echoes_lost: u64,
     pub failovers: u64,
 }
 
-/// The busiest PE's share of the sessions started (0 without any).
-pub fn load_skew(started: &BTreeMap<u32, u64>) -> f64 {
-    let total: u64 = started.values().sum();
-    match started.values().max() {
-        Some(max) if total > 0 => *max as f64 / total as f64,
-        _ => 0.0,
-    }
-}
-
 impl Window {
     pub fn started_on(&mut self, pe: u32, fakes: &FakeSet) {
-        *self.started.entry(pe).or_default() += 1;
-        if fakes.is_fake(pe) {
-            self.started_fake += 1;
-        }
+        self.started.on(pe, fakes);
     }
 
     /// The sample line's values: `sessions_started`, `rogue_session_share`
-    /// (of the sessions started, those on fake PEs), `load_skew`,
-    /// `pes_used`, `echo_latency_ms` (median), `echoes_ok`, `echoes_lost`,
-    /// `failovers`.
+    /// (of the sessions started, those on fake PEs), `load_skew` (the
+    /// busiest PE's share of them), `pes_used`, `echo_latency_ms`
+    /// (median), `echoes_ok`, `echoes_lost`, `failovers`.
     pub fn values(&mut self) -> Map<String, Value> {
-        let started: u64 = self.started.values().sum();
-        let share = if started > 0 {
-            self.started_fake as f64 / started as f64
-        } else {
-            0.0
-        };
         fields! {
-            "sessions_started" => started,
-            "rogue_session_share" => share,
-            "load_skew" => load_skew(&self.started),
-            "pes_used" => self.started.len(),
+            "sessions_started" => self.started.total(),
+            "rogue_session_share" => self.started.fake_share(),
+            "load_skew" => self.started.busiest_share(),
+            "pes_used" => self.started.pes_used(),
             "echo_latency_ms" => p50(&mut self.rtts_ms),
             "echoes_ok" => self.rtts_ms.len(),
             "echoes_lost" => self.echoes_lost,
@@ -304,12 +284,14 @@ pub async fn run(a: Args, mut stop: Stop) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn the_load_skew_is_the_busiest_pes_share_of_the_sessions_started() {
-        assert_eq!(load_skew(&BTreeMap::new()), 0.0);
-        assert_eq!(load_skew(&[(1, 1), (2, 1), (3, 1), (4, 1)].into()), 0.25);
-        assert_eq!(load_skew(&[(1, 6), (2, 2)].into()), 0.75);
+        let skew = |per_pe: BTreeMap<u32, u64>| Starts { per_pe, fake: 0 }.busiest_share();
+        assert_eq!(skew(BTreeMap::new()), 0.0);
+        assert_eq!(skew([(1, 1), (2, 1), (3, 1), (4, 1)].into()), 0.25);
+        assert_eq!(skew([(1, 6), (2, 2)].into()), 0.75);
     }
 
     #[test]

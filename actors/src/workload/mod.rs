@@ -5,7 +5,7 @@ pub mod calcapp;
 pub mod echo_sessions;
 pub mod resolve_loop;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -70,6 +70,48 @@ impl FakeSet {
     /// In `--fake-ids`, or outside a given `--legit-ids`.
     pub fn is_fake(&self, id: u32) -> bool {
         self.fake.contains(&id) || (!self.legit.is_empty() && !self.legit.contains(&id))
+    }
+}
+
+/// What PEs one sample interval's sessions or jobs started on, and how
+/// many of them were fake (an attacker's).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Starts {
+    /// Starts on each PE.
+    pub per_pe: BTreeMap<u32, u64>,
+    pub fake: u64,
+}
+
+impl Starts {
+    pub fn on(&mut self, pe: u32, fakes: &FakeSet) {
+        *self.per_pe.entry(pe).or_default() += 1;
+        if fakes.is_fake(pe) {
+            self.fake += 1;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.per_pe.values().sum()
+    }
+
+    /// The fake PEs' share of the starts (0 without any).
+    pub fn fake_share(&self) -> f64 {
+        match self.total() {
+            0 => 0.0,
+            n => self.fake as f64 / n as f64,
+        }
+    }
+
+    /// The busiest PE's share of the starts (0 without any).
+    pub fn busiest_share(&self) -> f64 {
+        match (self.total(), self.per_pe.values().max()) {
+            (n, Some(max)) if n > 0 => *max as f64 / n as f64,
+            _ => 0.0,
+        }
+    }
+
+    pub fn pes_used(&self) -> usize {
+        self.per_pe.len()
     }
 }
 

@@ -63,7 +63,7 @@ impl PoolUser {
         match self.channels.get(&channel).copied() {
             None => self.event(Event::Error {
                 channel: Some(channel),
-                error: "data on an unknown channel".into(),
+                error: InputError::UnknownChannel,
             }),
             Some(Owner::Session(sid)) => self.on_session_message(sid, channel, ppid, bytes),
             Some(Owner::Registrar) => self.on_registrar_message(channel, ppid, bytes, now),
@@ -80,21 +80,24 @@ impl PoolUser {
         if !matches!(self.reg, RegState::Up { channel: c, .. } if c == channel) {
             self.event(Event::Error {
                 channel: Some(channel),
-                error: "data from a registrar that is not up".into(),
+                error: InputError::RegistrarNotUp,
             });
             return;
         }
         let Some(protocol) = Protocol::from_ppid(ppid) else {
             self.event(Event::Error {
                 channel: Some(channel),
-                error: format!("PPID {ppid} on the registrar channel"),
+                error: InputError::UnexpectedPpid(ppid),
             });
             return;
         };
         let decoded = match wire::decode(protocol, bytes) {
             Ok(d) => d,
             Err(e) => {
-                let error = format!("undecodable message from registrar: {e}");
+                let error = InputError::Undecodable {
+                    from: InputSource::Registrar,
+                    error: e.to_string(),
+                };
                 self.event(Event::Error {
                     channel: Some(channel),
                     error: error.clone(),
@@ -115,7 +118,7 @@ impl PoolUser {
             | Message::Asap(AsapMessage::ServerAnnounce(_)) => {}
             Message::Asap(AsapMessage::Error(err)) => {
                 let cause = err.causes.first().map_or(0, |c| c.code.0);
-                let error = format!("ASAP Error from registrar (cause 0x{cause:04x})");
+                let error = InputError::AsapError { cause };
                 self.event(Event::Error {
                     channel: Some(channel),
                     error: error.clone(),
@@ -123,7 +126,10 @@ impl PoolUser {
                 self.drop_registrar(RegistrarFailure::ProtocolError(error), false, now);
             }
             other => {
-                let error = format!("unexpected {} from registrar", other.type_name());
+                let error = InputError::Unexpected {
+                    from: InputSource::Registrar,
+                    message: other.type_name().into(),
+                };
                 self.event(Event::Error {
                     channel: Some(channel),
                     error: error.clone(),
@@ -144,7 +150,12 @@ impl PoolUser {
             Err(e) => {
                 self.event(Event::Error {
                     channel: None,
-                    error: format!("undecodable announce from {source}: {e}"),
+                    error: InputError::Undecodable {
+                        from: InputSource::Announce {
+                            source: source.into(),
+                        },
+                        error: e.to_string(),
+                    },
                 });
                 return;
             }
@@ -152,7 +163,12 @@ impl PoolUser {
         let Message::Asap(AsapMessage::ServerAnnounce(ann)) = msg else {
             self.event(Event::Error {
                 channel: None,
-                error: format!("{} on the announce socket from {source}", msg.type_name()),
+                error: InputError::Unexpected {
+                    from: InputSource::Announce {
+                        source: source.into(),
+                    },
+                    message: msg.type_name().into(),
+                },
             });
             return;
         };
@@ -185,7 +201,7 @@ impl PoolUser {
                 if announced >= MAX_ANNOUNCED_REGISTRARS {
                     self.event(Event::Error {
                         channel: None,
-                        error: format!("announce from {endpoint} ignored: registrar table full"),
+                        error: InputError::AnnounceTableFull { endpoint },
                     });
                     return;
                 }

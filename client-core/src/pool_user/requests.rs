@@ -85,10 +85,10 @@ impl PoolUser {
         let Some(out) = self.outstanding.pop_front() else {
             self.event(Event::Error {
                 channel: self.reg_channel(),
-                error: "Handle Resolution Response without a request".into(),
+                error: InputError::ResponseWithoutRequest,
             });
             self.drop_registrar(
-                RegistrarFailure::ProtocolError("unexpected response".into()),
+                RegistrarFailure::ProtocolError(InputError::ResponseWithoutRequest),
                 false,
                 now,
             );

@@ -294,7 +294,10 @@ impl PoolUser {
             Err(e) => {
                 self.event(Event::Error {
                     channel: Some(channel),
-                    error: format!("undecodable ASAP message from pool element: {e}"),
+                    error: InputError::Undecodable {
+                        from: InputSource::PoolElement,
+                        error: e.to_string(),
+                    },
                 });
                 return;
             }
@@ -315,7 +318,10 @@ impl PoolUser {
             }
             other => self.event(Event::Error {
                 channel: Some(channel),
-                error: format!("unexpected {} from pool element", other.type_name()),
+                error: InputError::Unexpected {
+                    from: InputSource::PoolElement,
+                    message: other.type_name().into(),
+                },
             }),
         }
         self.trace_received_at(at, channel, decoded.message);

@@ -66,6 +66,30 @@ pub enum CloseReason {
     AuthenticationFailed(String),
 }
 
+impl CloseReason {
+    /// The reason as a stable kebab-case word (`closed`, `aborted`,
+    /// `connect-failed`, `authentication-failed`), for JSON and JavaScript.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CloseReason::Closed => "closed",
+            CloseReason::Aborted => "aborted",
+            CloseReason::ConnectFailed => "connect-failed",
+            CloseReason::AuthenticationFailed(_) => "authentication-failed",
+        }
+    }
+}
+
+impl core::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CloseReason::Closed => f.write_str("the peer closed the association"),
+            CloseReason::Aborted => f.write_str("association aborted or lost"),
+            CloseReason::ConnectFailed => f.write_str("could not connect"),
+            CloseReason::AuthenticationFailed(why) => write!(f, "authentication failed: {why}"),
+        }
+    }
+}
+
 /// Security properties of an established path, as the driver knows them.
 /// Compared on failover: RFC 5355 §2.9 asks that the application learn
 /// when its traffic moves to a path with different protection.
@@ -242,22 +266,155 @@ impl core::fmt::Display for ResolveError {
 
 impl std::error::Error for ResolveError {}
 
+/// Where bad input came from.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputSource {
+    /// The registrar channel.
+    Registrar,
+    /// A session's channel to a pool element.
+    PoolElement,
+    /// The announce socket; `source` is the datagram's sender as an
+    /// endpoint string.
+    Announce {
+        /// The sender (`sctp://10.1.0.1:3863`).
+        source: String,
+    },
+}
+
+/// Bad input the pool user dropped ([`Event::Error`]), and the protocol
+/// error a registrar was dropped for ([`RegistrarFailure::ProtocolError`]).
+///
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputError {
+    /// Data on a channel the pool user does not know.
+    UnknownChannel,
+    /// Data from a registrar channel that is not (or no longer) up.
+    RegistrarNotUp,
+    /// A PPID that is neither ASAP's nor ENRP's on the registrar channel.
+    UnexpectedPpid(u32),
+    /// Bytes that do not decode.
+    Undecodable {
+        /// Who sent them.
+        from: InputSource,
+        /// What was wrong, and where ([`crate::wire::DecodeError`]'s text:
+        /// that type serializes but does not deserialize).
+        error: String,
+    },
+    /// A message that has no place where it arrived.
+    Unexpected {
+        /// Who sent it.
+        from: InputSource,
+        /// Its type name ([`Message::type_name`]).
+        message: String,
+    },
+    /// An ASAP Error message from the registrar (its first cause code).
+    AsapError {
+        /// The first cause code, 0 if none.
+        cause: u16,
+    },
+    /// A Handle Resolution Response with no request outstanding.
+    ResponseWithoutRequest,
+    /// A Server Announce was ignored: the table of announced registrars is
+    /// full.
+    AnnounceTableFull {
+        /// The registrar the announce named.
+        endpoint: String,
+    },
+}
+
+impl core::fmt::Display for InputError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            InputError::UnknownChannel => f.write_str("data on an unknown channel"),
+            InputError::RegistrarNotUp => f.write_str("data from a registrar that is not up"),
+            InputError::UnexpectedPpid(ppid) => write!(f, "PPID {ppid} on the registrar channel"),
+            InputError::Undecodable { from, error } => match from {
+                InputSource::Registrar => write!(f, "undecodable message from registrar: {error}"),
+                InputSource::PoolElement => {
+                    write!(f, "undecodable ASAP message from pool element: {error}")
+                }
+                InputSource::Announce { source } => {
+                    write!(f, "undecodable announce from {source}: {error}")
+                }
+            },
+            InputError::Unexpected { from, message } => match from {
+                InputSource::Registrar => write!(f, "unexpected {message} from registrar"),
+                InputSource::PoolElement => write!(f, "unexpected {message} from pool element"),
+                InputSource::Announce { source } => {
+                    write!(f, "{message} on the announce socket from {source}")
+                }
+            },
+            InputError::AsapError { cause } => {
+                write!(f, "ASAP Error from registrar (cause 0x{cause:04x})")
+            }
+            InputError::ResponseWithoutRequest => {
+                f.write_str("Handle Resolution Response without a request")
+            }
+            InputError::AnnounceTableFull { endpoint } => {
+                write!(f, "announce from {endpoint} ignored: registrar table full")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
 /// Why the pool user gave up on a registrar.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegistrarFailure {
+    /// The association could not be established.
     ConnectFailed,
+    /// Connecting took longer than the registrar connect timeout.
     ConnectTimeout,
+    /// The registrar closed the association in order.
     Closed,
+    /// The association was aborted or lost.
     Aborted,
+    /// The registrar failed authentication (TLS certificate, name...).
     AuthenticationFailed(String),
     /// No response within the response timeout.
     ResponseTimeout,
     /// Undecodable bytes, an unexpected response or an ASAP Error: RSPLIB
     /// drops the association (docs/rsplib-behaviour.md, "Registrar hunt") and so do we.
-    ProtocolError(String),
+    ProtocolError(InputError),
     /// Dropped to ask another registrar after cause 9.
     AskAnother,
+}
+
+impl RegistrarFailure {
+    /// The failure as a stable kebab-case word, for JSON and JavaScript.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RegistrarFailure::ConnectFailed => "connect-failed",
+            RegistrarFailure::ConnectTimeout => "connect-timeout",
+            RegistrarFailure::Closed => "closed",
+            RegistrarFailure::Aborted => "aborted",
+            RegistrarFailure::AuthenticationFailed(_) => "authentication-failed",
+            RegistrarFailure::ResponseTimeout => "response-timeout",
+            RegistrarFailure::ProtocolError(_) => "protocol-error",
+            RegistrarFailure::AskAnother => "ask-another",
+        }
+    }
+}
+
+impl core::fmt::Display for RegistrarFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RegistrarFailure::ConnectFailed => f.write_str("could not connect"),
+            RegistrarFailure::ConnectTimeout => f.write_str("connect timeout"),
+            RegistrarFailure::Closed => f.write_str("the registrar closed the association"),
+            RegistrarFailure::Aborted => f.write_str("association aborted or lost"),
+            RegistrarFailure::AuthenticationFailed(why) => {
+                write!(f, "authentication failed: {why}")
+            }
+            RegistrarFailure::ResponseTimeout => f.write_str("no response in time"),
+            RegistrarFailure::ProtocolError(e) => write!(f, "protocol error: {e}"),
+            RegistrarFailure::AskAnother => f.write_str("dropped to ask another registrar"),
+        }
+    }
 }
 
 /// Why a session changed PE.
@@ -270,6 +427,40 @@ pub enum FailoverReason {
     ConnectTimeout,
     /// The application reported the PE unreachable.
     ReportedByApplication,
+}
+
+impl FailoverReason {
+    /// The reason as a stable kebab-case word (`channel-closed`,
+    /// `connect-timeout`, `reported-by-application`); for
+    /// `channel-closed`, [`Self::close_reason`] says how it closed.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FailoverReason::ChannelClosed(_) => "channel-closed",
+            FailoverReason::ConnectTimeout => "connect-timeout",
+            FailoverReason::ReportedByApplication => "reported-by-application",
+        }
+    }
+
+    /// How the channel to the old PE ended, if that was the reason.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        match self {
+            FailoverReason::ChannelClosed(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for FailoverReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FailoverReason::ChannelClosed(CloseReason::Closed) => {
+                f.write_str("the pool element closed the association")
+            }
+            FailoverReason::ChannelClosed(c) => c.fmt(f),
+            FailoverReason::ConnectTimeout => f.write_str("connect timeout"),
+            FailoverReason::ReportedByApplication => f.write_str("reported unreachable"),
+        }
+    }
 }
 
 /// RFC 5355 §2.9 failover notice: what changed under the session.
@@ -297,7 +488,17 @@ pub struct FailoverNotice {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionCloseReason {
+    /// The application closed it.
     ByApplication,
+}
+
+impl SessionCloseReason {
+    /// The reason as a stable kebab-case word (`by-application`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SessionCloseReason::ByApplication => "by-application",
+        }
+    }
 }
 
 /// Which limit suppressed an Endpoint Unreachable report.
@@ -419,7 +620,7 @@ pub enum Event {
     /// unexpected message). The pool user keeps serving.
     Error {
         channel: Option<ChannelId>,
-        error: String,
+        error: InputError,
     },
     // ---- trace events
     MessageSent {
@@ -439,4 +640,74 @@ pub enum Event {
         timer: Timer,
         at: Duration,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_have_stable_kebab_case_words_for_javascript() {
+        let closes = [
+            CloseReason::Closed,
+            CloseReason::Aborted,
+            CloseReason::ConnectFailed,
+            CloseReason::AuthenticationFailed("UnknownIssuer".into()),
+        ];
+        let words: Vec<_> = closes.iter().map(CloseReason::as_str).collect();
+        assert_eq!(
+            words,
+            [
+                "closed",
+                "aborted",
+                "connect-failed",
+                "authentication-failed"
+            ]
+        );
+        let f = FailoverReason::ChannelClosed(CloseReason::Aborted);
+        assert_eq!(
+            (f.as_str(), f.close_reason().map(CloseReason::as_str)),
+            ("channel-closed", Some("aborted"))
+        );
+        assert_eq!(FailoverReason::ConnectTimeout.close_reason(), None);
+        assert_eq!(SessionCloseReason::ByApplication.as_str(), "by-application");
+        assert_eq!(
+            RegistrarFailure::ProtocolError(InputError::RegistrarNotUp).as_str(),
+            "protocol-error"
+        );
+    }
+
+    #[test]
+    fn input_errors_read_as_before_they_were_typed() {
+        let cases = [
+            (InputError::UnknownChannel, "data on an unknown channel"),
+            (
+                InputError::UnexpectedPpid(51),
+                "PPID 51 on the registrar channel",
+            ),
+            (
+                InputError::AsapError { cause: 9 },
+                "ASAP Error from registrar (cause 0x0009)",
+            ),
+            (
+                InputError::Unexpected {
+                    from: InputSource::PoolElement,
+                    message: "ASAP Registration".into(),
+                },
+                "unexpected ASAP Registration from pool element",
+            ),
+            (
+                InputError::Undecodable {
+                    from: InputSource::Announce {
+                        source: "sctp://10.1.0.1:3863".into(),
+                    },
+                    error: "too short".into(),
+                },
+                "undecodable announce from sctp://10.1.0.1:3863: too short",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+    }
 }

@@ -46,7 +46,7 @@ test("an unknown pool is reported with a stable code", async () => {
   pu.close();
 });
 
-test("session echoes through an RSPLIB PE; killing it gives a failover and the next echo comes from another PE", async () => {
+test("session echoes through an RSPLIB PE; killing it gives a failover (kebab-case reason) and the next echo comes from another PE", async () => {
   const pu = new PoolUser({ gateways, trace: false });
   const pes = await pu.resolve("EchoPool");
   const s = await pu.session("EchoPool", 0);
@@ -57,6 +57,8 @@ test("session echoes through an RSPLIB PE; killing it gives a failover and the n
   const next = () => new Promise((r) => (wake = r));
   s.on("data", (d) => { data.push(Buffer.from(d.bytes).toString()); wake?.(); });
   s.on("failover", (f) => { failovers.push(f); wake?.(); });
+  const closes = [];
+  s.on("close", (c) => closes.push(c));
 
   let got = next();
   s.send(new TextEncoder().encode("hello"));
@@ -78,12 +80,18 @@ test("session echoes through an RSPLIB PE; killing it gives a failover and the n
   const f = failovers[0];
   assert.equal(f.oldElement, first);
   assert.notEqual(f.newElement, first);
+  // A killed RSPLIB PE ends its association (SCTP abort or shutdown, as the
+  // kernel decides): the reason is one of the package's stable words, never
+  // Rust Debug text.
+  assert.equal(f.reason, "channel-closed");
+  assert.ok(["aborted", "closed"].includes(f.closeReason), `closeReason ${JSON.stringify(f.closeReason)}`);
   got = next();
   s.send(new TextEncoder().encode("again"));
   await got;
   assert.equal(data.at(-1), "again");
   assert.equal(s.element, f.newElement);
-  console.log(`# failover: kill to next echo ${Date.now() - killedAt} ms (reason ${f.reason})`);
+  console.log(`# failover: kill to next echo ${Date.now() - killedAt} ms (reason ${f.reason}, ${f.closeReason})`);
   s.close();
+  assert.deepEqual(closes, [{ reason: "by-application" }]);
   pu.close();
 });

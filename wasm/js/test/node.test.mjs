@@ -111,7 +111,7 @@ test("no reachable gateway rejects with code no-registrar-reachable", async () =
   pu.close();
 });
 
-test("session: echo through a PE, PE killed, failover with cookie replay, next echo from another PE", async () => {
+test("session: echo through a PE, PE killed, failover with cookie replay, next echo from another PE; close reasons are kebab-case", async () => {
   const pu = new PoolUser({ gateways: [gatewayUrl], trace: false });
   const s = await pu.session("EchoPool", 0);
   const first = s.element;
@@ -122,6 +122,8 @@ test("session: echo through a PE, PE killed, failover with cookie replay, next e
   const next = () => new Promise((r) => (wake = r));
   s.on("data", (d) => { data.push(Buffer.from(d.bytes).toString()); wake?.(); });
   s.on("failover", (f) => { failovers.push(f); wake?.(); });
+  const closes = [];
+  s.on("close", (c) => closes.push(c));
 
   let got = next();
   s.send(new TextEncoder().encode("hello"));
@@ -137,7 +139,9 @@ test("session: echo through a PE, PE killed, failover with cookie replay, next e
   assert.notEqual(f.newElement, first);
   assert.equal(f.cookieReplayed, true);
   assert.equal(f.securityChanged, false);
-  assert.match(f.reason, /channel-closed/);
+  // Stable kebab-case words, never Rust Debug text ("channel-closed: Aborted").
+  assert.equal(f.reason, "channel-closed");
+  assert.equal(f.closeReason, "aborted");
   assert.equal(f.newSecurity.viaGateway, true);
   got = next();
   s.send(new TextEncoder().encode("again"));
@@ -152,6 +156,7 @@ test("session: echo through a PE, PE killed, failover with cookie replay, next e
   assert.equal(echo.payload[0], 0x0c); // ASAP Cookie Echo (Cookie is 0x0b)
   assert.deepEqual(echo.payload.subarray(4), cookie.subarray(4));
   s.close();
+  assert.deepEqual(closes, [{ reason: "by-application" }]);
   pu.close();
 });
 
