@@ -227,15 +227,16 @@ impl Terminal<'_> {
             // failover completes (the failover notice comes when the new PE
             // is up): users and the lab time failovers from here.
             Event::StateChanged(StateChange::Session { session, from, to })
-                if session == self.session && from.starts_with("up ") && !to.starts_with("up ") =>
+                if session == self.session && to.up_element().is_none() =>
             {
-                let pe = from.trim_start_matches("up ").to_string();
-                notice(
-                    self.as_json,
-                    driver.now(),
-                    format!("lost pool element {pe}; failing over"),
-                    serde_json::json!({"event": "pe-lost", "pe": pe}),
-                );
+                if let Some(pe) = from.up_element() {
+                    notice(
+                        self.as_json,
+                        driver.now(),
+                        format!("lost pool element {pe}; failing over"),
+                        serde_json::json!({"event": "pe-lost", "pe": pe.to_string()}),
+                    );
+                }
             }
             Event::CookieReceived { len, .. } => tracing::info!(len, "cookie from pool element"),
             Event::BusinessCardReceived { card, .. } => {

@@ -561,3 +561,76 @@ fn a_received_message_is_traced_before_what_handling_it_caused() {
     let stored = pos(&|e| matches!(e, Event::CookieReceived { session, len: 4 } if *session == s));
     assert_eq!(traced + 1, stored, "cookie traced right before its event");
 }
+
+/// The timer table (client-core/src/pool_user/timers.rs) keeps no deadline
+/// for a state that is over: once everything is answered and up, the pool
+/// user asks for no wake-up; a waiting session's retry goes away with it.
+#[test]
+fn no_timer_outlives_what_it_waited_for() {
+    let mut sim = world(&[1]);
+    sim.pu.resolve("EchoPool".into(), sim.now);
+    let s = sim.pu.open_session("EchoPool".into(), 0, sim.now);
+    assert!(
+        sim.pu.poll_timeout().is_some(),
+        "connecting: a deadline is armed"
+    );
+    sim.settle();
+    assert!(sim.pu.session_is_up(s));
+    assert_eq!(
+        sim.pu.poll_timeout(),
+        None,
+        "all answered and up: nothing to wait for"
+    );
+
+    // An empty pool: the session waits and retries later.
+    let mut sim = world(&[]);
+    let s = sim.pu.open_session("EchoPool".into(), 0, sim.now);
+    sim.settle();
+    let retry = sim.pu.poll_timeout().expect("the waiting session's retry");
+    assert!(retry > sim.now);
+    sim.pu.close_session(s, sim.now).unwrap();
+    assert_eq!(
+        sim.pu.poll_timeout(),
+        None,
+        "the closed session's retry is gone"
+    );
+}
+
+/// Session states are typed: a lab draws them without parsing text, and
+/// `Display` keeps the short trace text.
+#[test]
+fn session_states_are_typed_and_read_as_short_text() {
+    let mut sim = world(&[1]);
+    let s = sim.pu.open_session("EchoPool".into(), 0, sim.now);
+    sim.settle();
+    let states: Vec<SessionState> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StateChanged(StateChange::Session { session, to, .. }) if *session == s => {
+                Some(*to)
+            }
+            _ => None,
+        })
+        .collect();
+    let pe = PoolElementId(1);
+    assert_eq!(
+        states,
+        vec![
+            SessionState::Resolving,
+            SessionState::Connecting { element: pe },
+            SessionState::Up { element: pe },
+        ]
+    );
+    assert_eq!(states[2].up_element(), Some(pe));
+    assert_eq!(states[2].to_string(), format!("up {pe}"));
+    assert_eq!(SessionState::Waiting.to_string(), "waiting");
+    let reg = sim.events.iter().find_map(|e| match e {
+        Event::StateChanged(StateChange::Registrar {
+            to: RegistrarState::Up { endpoint },
+            ..
+        }) => Some(endpoint.clone()),
+        _ => None,
+    });
+    assert_eq!(reg.as_deref(), Some(R1));
+}

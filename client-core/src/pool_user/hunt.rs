@@ -70,7 +70,7 @@ impl PoolUser {
             self.actions
                 .push_back(Action::ConnectRegistrar { channel, endpoint });
         }
-        self.set_reg(RegState::Connecting { attempts, deadline });
+        self.set_reg(RegState::Connecting { attempts });
         self.arm(Timer::RegistrarConnect, deadline);
     }
 
@@ -82,7 +82,7 @@ impl PoolUser {
         reason: RegistrarFailure,
         now: Duration,
     ) {
-        let RegState::Connecting { attempts, deadline } = self.reg.clone() else {
+        let RegState::Connecting { attempts } = self.reg.clone() else {
             return;
         };
         let Some(pos) = attempts.iter().position(|a| a.channel == channel) else {
@@ -105,7 +105,7 @@ impl PoolUser {
         }
         self.event(Event::RegistrarFailed { endpoint, reason });
         if !attempts.is_empty() {
-            self.reg = RegState::Connecting { attempts, deadline };
+            self.reg = RegState::Connecting { attempts };
             return;
         }
         self.set_reg(RegState::Idle);
@@ -135,6 +135,7 @@ impl PoolUser {
         // Drain iterator or conversion per element type (browser download
         // size, BENCHMARKS.md "Browser package size").
         let outstanding = std::mem::take(&mut self.outstanding);
+        self.disarm(Timer::RegistrarResponse);
         for o in outstanding.into_iter().rev() {
             let mut req = o.req;
             if count_trial {

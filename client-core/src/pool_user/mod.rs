@@ -24,6 +24,7 @@ mod outputs;
 mod reports;
 mod requests;
 mod sessions;
+mod timers;
 mod types;
 
 pub use types::*;
@@ -102,7 +103,6 @@ enum RegState {
     /// registrars at once; the first one up wins).
     Connecting {
         attempts: Vec<Attempt>,
-        deadline: Duration,
     },
     Up {
         channel: ChannelId,
@@ -117,22 +117,16 @@ struct Attempt {
 }
 
 impl RegState {
-    fn name(&self) -> String {
+    /// The state as the trace shows it.
+    fn public(&self) -> RegistrarState {
         match self {
-            RegState::Idle => "idle".into(),
-            // Pushed piece by piece rather than `format!` + `join`: same
-            // text without `join`'s generic copy code in the browser build.
-            RegState::Connecting { attempts, .. } => {
-                let mut s = String::from("connecting ");
-                for (n, a) in attempts.iter().enumerate() {
-                    if n > 0 {
-                        s.push_str(", ");
-                    }
-                    s.push_str(&a.endpoint);
-                }
-                s
-            }
-            RegState::Up { endpoint, .. } => String::from("up ") + endpoint,
+            RegState::Idle => RegistrarState::Idle,
+            RegState::Connecting { attempts } => RegistrarState::Connecting {
+                endpoints: attempts.iter().map(|a| a.endpoint.clone()).collect(),
+            },
+            RegState::Up { endpoint, .. } => RegistrarState::Up {
+                endpoint: endpoint.clone(),
+            },
         }
     }
 }
@@ -157,6 +151,8 @@ struct Request {
 #[derive(Clone, Debug)]
 struct Outstanding {
     req: Request,
+    /// When this request times out once it is the oldest outstanding
+    /// (the `RegistrarResponse` timer holds the oldest's).
     deadline: Duration,
 }
 
@@ -181,25 +177,28 @@ enum SState {
     Connecting {
         channel: ChannelId,
         element: Box<PoolElement>,
-        deadline: Duration,
     },
     Up {
         channel: ChannelId,
         element: Box<PoolElement>,
         security: PathSecurity,
     },
-    Waiting {
-        until: Duration,
-    },
+    /// Until `SessionRetry` fires.
+    Waiting,
 }
 
 impl SState {
-    fn name(&self) -> String {
+    /// The state as the trace shows it.
+    fn public(&self) -> SessionState {
         match self {
-            SState::Resolving => "resolving".into(),
-            SState::Connecting { element, .. } => format!("connecting {}", element.id),
-            SState::Up { element, .. } => format!("up {}", element.id),
-            SState::Waiting { .. } => "waiting".into(),
+            SState::Resolving => SessionState::Resolving,
+            SState::Connecting { element, .. } => SessionState::Connecting {
+                element: element.id,
+            },
+            SState::Up { element, .. } => SessionState::Up {
+                element: element.id,
+            },
+            SState::Waiting => SessionState::Waiting,
         }
     }
 }
@@ -240,6 +239,7 @@ pub struct PoolUser {
     cache: Map<PoolHandle, CachedPool>,
     sessions: Map<SessionId, Session>,
     channels: Map<ChannelId, Owner>,
+    timers: timers::TimerTable,
     eu_total: TokenBucket,
     eu_per: Map<(PoolHandle, PoolElementId), TokenBucket>,
     actions: VecDeque<Action>,
@@ -284,6 +284,7 @@ impl PoolUser {
             cache: Map::new(),
             sessions: Map::new(),
             channels: Map::new(),
+            timers: timers::TimerTable::default(),
             eu_per: Map::new(),
             actions: VecDeque::new(),
             transmits: VecDeque::new(),

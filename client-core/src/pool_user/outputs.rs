@@ -16,26 +16,6 @@ impl PoolUser {
         self.events.pop_front()
     }
 
-    /// The earliest deadline, if any timer is armed.
-    pub fn poll_timeout(&self) -> Option<Duration> {
-        let mut t: Option<Duration> = None;
-        let mut consider = |d: Duration| t = Some(t.map_or(d, |x| x.min(d)));
-        if let RegState::Connecting { deadline, .. } = self.reg {
-            consider(deadline);
-        }
-        if let Some(o) = self.outstanding.front() {
-            consider(o.deadline);
-        }
-        for s in self.sessions.values() {
-            match s.state {
-                SState::Connecting { deadline, .. } => consider(deadline),
-                SState::Waiting { until } => consider(until),
-                _ => {}
-            }
-        }
-        t
-    }
-
     // ------------------------------------------------------------ helpers
 
     pub(super) fn next(&mut self) -> u64 {
@@ -65,10 +45,6 @@ impl PoolUser {
         }
     }
 
-    pub(super) fn arm(&mut self, timer: Timer, at: Duration) {
-        self.trace(Event::TimerArmed { timer, at });
-    }
-
     pub(super) fn send_message(&mut self, channel: ChannelId, message: Message) {
         self.transmits.push_back(Transmit {
             channel,
@@ -78,25 +54,40 @@ impl PoolUser {
         self.trace(Event::MessageSent { channel, message });
     }
 
+    /// Every registrar state change goes through here: it leaves the
+    /// connect timer armed only while a batch is connecting, and traces
+    /// the change.
     pub(super) fn set_reg(&mut self, new: RegState) {
-        let from = self.reg.name();
-        self.reg = new;
-        let to = self.reg.name();
-        self.trace(Event::StateChanged(StateChange::Registrar { from, to }));
+        if !matches!(new, RegState::Connecting { .. }) {
+            self.disarm(Timer::RegistrarConnect);
+        }
+        let old = std::mem::replace(&mut self.reg, new);
+        if self.cfg.trace {
+            let change = StateChange::Registrar {
+                from: old.public(),
+                to: self.reg.public(),
+            };
+            self.events.push_back(Event::StateChanged(change));
+        }
     }
 
+    /// Every session state change goes through here: the session's timers
+    /// are stopped (the caller arms the one the new state waits on), and
+    /// the change is traced.
     pub(super) fn set_session(&mut self, sid: SessionId, new: SState) {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return;
         };
-        let from = s.state.name();
-        let to = new.name();
-        s.state = new;
-        self.trace(Event::StateChanged(StateChange::Session {
+        let old = std::mem::replace(&mut s.state, new);
+        let change = self.cfg.trace.then(|| StateChange::Session {
             session: sid,
-            from,
-            to,
-        }));
+            from: old.public(),
+            to: s.state.public(),
+        });
+        self.disarm_session(sid);
+        if let Some(change) = change {
+            self.events.push_back(Event::StateChanged(change));
+        }
     }
 
     pub(super) fn close_channel(&mut self, channel: ChannelId) {

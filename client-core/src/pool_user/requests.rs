@@ -94,9 +94,12 @@ impl PoolUser {
             );
             return;
         };
-        if let Some(next) = self.outstanding.front() {
-            let at = next.deadline;
-            self.arm(Timer::RegistrarResponse, at);
+        match self.outstanding.front() {
+            Some(next) => {
+                let at = next.deadline;
+                self.arm(Timer::RegistrarResponse, at);
+            }
+            None => self.disarm(Timer::RegistrarResponse),
         }
         let mut req = out.req;
         if let Some(err) = &hrr.error {

@@ -89,6 +89,7 @@ impl PoolUser {
             .sessions
             .remove(&session)
             .ok_or(SessionError::UnknownSession(session))?;
+        self.disarm_session(session);
         if let SState::Up { channel, .. } | SState::Connecting { channel, .. } = s.state {
             self.close_channel(channel);
         }
@@ -129,7 +130,7 @@ impl PoolUser {
             _ => self.cfg.empty_pool_retry,
         };
         let until = now + retry_in;
-        self.set_session(sid, SState::Waiting { until });
+        self.set_session(sid, SState::Waiting);
         self.arm(Timer::SessionRetry(sid), until);
         self.event(Event::SessionWaiting {
             session: sid,
@@ -165,7 +166,6 @@ impl PoolUser {
             SState::Connecting {
                 channel,
                 element: Box::new(pe),
-                deadline,
             },
         );
         self.arm(Timer::ElementConnect(sid), deadline);

@@ -519,18 +519,108 @@ pub enum Timer {
     SessionRetry(SessionId),
 }
 
-/// A state change (trace events), as text a lab can draw.
+/// Where the pool user stands with its registrars (RFC 5352 §3.4), as a
+/// lab draws it. `Display` gives the short text the CLI traces print
+/// (`idle`, `connecting A, B`, `up A`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistrarState {
+    /// No registrar connected and none being tried.
+    Idle,
+    /// A hunt batch: these registrars are being connected at once; the
+    /// first one up wins.
+    Connecting {
+        /// The registrars of the batch, in hunt order.
+        endpoints: Vec<String>,
+    },
+    /// The home registrar is up.
+    Up {
+        /// The registrar's endpoint as configured or announced.
+        endpoint: String,
+    },
+}
+
+/// Where a session stands, as a lab draws it. `Display` gives the short
+/// text the CLI traces print (`resolving`, `connecting PE`, `up PE`,
+/// `waiting`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Waiting for a registrar's answer naming PEs.
+    Resolving,
+    /// Connecting to a PE.
+    Connecting {
+        /// The PE being connected.
+        element: PoolElementId,
+    },
+    /// Connected to a PE.
+    Up {
+        /// The PE serving the session.
+        element: PoolElementId,
+    },
+    /// No PE found: waiting before it resolves again.
+    Waiting,
+}
+
+impl SessionState {
+    /// The PE the session is connected to, if it is up.
+    pub fn up_element(&self) -> Option<PoolElementId> {
+        match self {
+            SessionState::Up { element } => Some(*element),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for RegistrarState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RegistrarState::Idle => f.write_str("idle"),
+            RegistrarState::Connecting { endpoints } => {
+                f.write_str("connecting ")?;
+                for (n, e) in endpoints.iter().enumerate() {
+                    if n > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(e)?;
+                }
+                Ok(())
+            }
+            RegistrarState::Up { endpoint } => write!(f, "up {endpoint}"),
+        }
+    }
+}
+
+impl core::fmt::Display for SessionState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SessionState::Resolving => f.write_str("resolving"),
+            SessionState::Connecting { element } => write!(f, "connecting {element}"),
+            SessionState::Up { element } => write!(f, "up {element}"),
+            SessionState::Waiting => f.write_str("waiting"),
+        }
+    }
+}
+
+/// A state change (trace events).
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateChange {
+    /// The registrar state changed.
     Registrar {
-        from: String,
-        to: String,
+        /// Before.
+        from: RegistrarState,
+        /// After.
+        to: RegistrarState,
     },
+    /// A session's state changed.
     Session {
+        /// The session.
         session: SessionId,
-        from: String,
-        to: String,
+        /// Before.
+        from: SessionState,
+        /// After.
+        to: SessionState,
     },
 }
 
