@@ -165,6 +165,26 @@ pub struct GatewayLinks {
     out: VecDeque<LinkOutput>,
 }
 
+/// RFC 4648 §5 base64url without padding, appended to `out`. Written out
+/// rather than taken from the `base64` crate (which the tests compare it
+/// with): its generic engine costs the browser download about 1 KB gzip
+/// for the one token this encodes (BENCHMARKS.md "Browser package size").
+fn base64url_no_pad(bytes: &[u8], out: &mut String) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        // 3 bytes give 4 symbols; a final 1 or 2 bytes give 2 or 3.
+        for k in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * k)) as usize & 63]));
+        }
+    }
+}
+
 impl GatewayLinks {
     /// No links yet, no token.
     pub fn new() -> Self {
@@ -175,9 +195,8 @@ impl GatewayLinks {
     /// subprotocol value `rserpool.token.<base64url-no-pad of its bytes>`.
     pub fn set_token(&mut self, token: Option<&str>) {
         self.token_protocol = token.map(|t| {
-            use base64::Engine;
             let mut v = String::from(TOKEN_PROTOCOL_PREFIX);
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(t.as_bytes(), &mut v);
+            base64url_no_pad(t.as_bytes(), &mut v);
             v
         });
     }
@@ -539,6 +558,22 @@ mod tests {
 
     fn closed(channel: ChannelId, reason: CloseReason) -> LinkOutput {
         LinkOutput::Closed { channel, reason }
+    }
+
+    #[test]
+    fn the_token_encoding_is_base64url_without_padding() {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut rng = crate::policy::Rng::new(7);
+        for len in 0..200usize {
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            let mut ours = String::new();
+            base64url_no_pad(&bytes, &mut ours);
+            assert_eq!(ours, engine.encode(&bytes), "{len} bytes");
+        }
+        let mut s = String::new();
+        base64url_no_pad(&[0xfb, 0xff], &mut s);
+        assert_eq!(s, "-_8", "the URL-safe symbols");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::tap::Tap;
 use crate::upstream::Connector;
 
 /// WebSocket read buffer per session (see the handshake).
-const WS_READ_BUFFER: usize = 4096;
+const WS_READ_BUFFER: usize = 1024;
 
 /// A client that cannot set headers (a browser's WebSocket) presents the
 /// gateway's token as a second subprotocol value beside `rserpool.asap.v1`:
@@ -55,6 +55,25 @@ pub struct Gateway {
     /// Endpoint Unreachable budget per PE, shared by every session.
     reports: Arc<ReportBudget>,
     epoch: std::time::Instant,
+}
+
+/// The WebSocket settings of every session, sized for ASAP, whose messages
+/// are small (issue 10, item 4): tungstenite's default 128 KiB read buffer
+/// was most of the ~153 KB an idle session cost. Reads of
+/// `WS_READ_BUFFER`; every message written at once (no write-side
+/// batching); the write buffer bounded to one largest message plus a
+/// little (the sink flushes before each send, so it never holds more).
+/// Frames up to twice the payload limit reach the session and get a typed
+/// `too-large` notice; beyond that tungstenite closes the connection (1009)
+/// before buffering more.
+pub fn ws_config(limits: &crate::Limits) -> WebSocketConfig {
+    let max = 2 * (limits.max_payload + client_core::gateway_protocol::HEADER_LEN);
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max + WS_READ_BUFFER)
 }
 
 /// The rustls server configuration: TLS 1.2 and 1.3 only, ring provider.
@@ -173,7 +192,12 @@ impl Gateway {
         let timeout = self.config.limits.handshake_timeout();
         match &self.tls {
             Some(acceptor) => {
-                let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                // Boxed, like the WebSocket handshake below: a handshake's
+                // state inlined here would stay allocated for the whole
+                // life of the session (an async fn is as large as its
+                // largest state).
+                let tls = match tokio::time::timeout(timeout, Box::pin(acceptor.accept(tcp))).await
+                {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         self.metrics.handshakes_failed.inc();
@@ -268,25 +292,18 @@ impl Gateway {
             *route_out = Some(r.clone());
             Ok(resp)
         };
-        // Frames up to twice the limit reach the session and get a typed
-        // `too-large` notice; beyond that tungstenite closes the connection
-        // (1009) before buffering more.
-        let max = 2 * (self.config.limits.max_payload + client_core::gateway_protocol::HEADER_LEN);
-        // Buffers sized for ASAP, whose messages are small (issue 10, item
-        // 4): tungstenite's default 128 KiB read buffer was most of the
-        // ~153 KB an idle session cost. 4 KiB reads; every message written
-        // at once (no write-side batching); the write buffer bounded to one
-        // largest message plus a little (the sink flushes before each send,
-        // so it never holds more).
-        let ws_cfg = WebSocketConfig::default()
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max))
-            .read_buffer_size(WS_READ_BUFFER)
-            .write_buffer_size(0)
-            .max_write_buffer_size(max + WS_READ_BUFFER);
+        let ws_cfg = ws_config(&self.config.limits);
         let ws = match tokio::time::timeout(
             timeout,
-            tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_cfg)),
+            // Boxed: the handshake's 8 KB state would otherwise stay inside
+            // this future, and so in every idle session's task, after the
+            // handshake (cargo bench -p rserpool-gateway --bench
+            // session_memory; BENCHMARKS.md).
+            Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
+                stream,
+                callback,
+                Some(ws_cfg),
+            )),
         )
         .await
         {

@@ -60,6 +60,12 @@ export interface PoolUserOptions {
   huntRounds?: number;
   /** Use registrars learned from Server Announces (default false in a browser). */
   useAnnouncedRegistrars?: boolean;
+  /**
+   * The gateway's token, when it requires one (docs/gateway.md, "Token").
+   * Sent the way a browser can: as the WebSocket subprotocol value
+   * `rserpool.token.<base64url>` offered beside `rserpool.asap.v1`.
+   */
+  token?: string;
 }
 
 export type PolicyType =
@@ -204,6 +210,7 @@ struct Options {
     response_timeout_ms: Option<f64>,
     hunt_rounds: Option<f64>,
     use_announced_registrars: Option<bool>,
+    token: Option<String>,
 }
 
 fn bad_option(what: &str) -> JsValue {
@@ -255,6 +262,13 @@ fn read_options(v: &JsValue) -> Result<Options, JsValue> {
             "registrarConnectTimeoutMs" => o.registrar_connect_timeout_ms = Some(num(&val)?),
             "responseTimeoutMs" => o.response_timeout_ms = Some(num(&val)?),
             "huntRounds" => o.hunt_rounds = Some(num(&val)?),
+            "token" => {
+                let t = val
+                    .as_string()
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| bad_option("token must be a non-empty string"))?;
+                o.token = Some(t);
+            }
             _ => return Err(bad_option(&format!("unknown option \"{key}\""))),
         }
     }
@@ -376,10 +390,12 @@ impl PoolUser {
         if let Some(r) = o.hunt_rounds {
             cfg.hunt_rounds = (r as u32).max(1);
         }
+        let mut links = GatewayLinks::new();
+        links.set_token(o.token.as_deref());
         let inner = Rc::new(RefCell::new(Inner {
             core: Core::new(cfg),
             epoch_ms: now_ms(),
-            links: GatewayLinks::new(),
+            links,
             sockets: Map::new(),
             requests: Map::new(),
             sessions: Map::new(),

@@ -43,18 +43,6 @@ impl TimerTable {
         self.armed.iter().map(|(_, &at)| at).min()
     }
 
-    /// Session timers due at `now`, in session order.
-    pub(super) fn due_session_timers(&self, now: Duration) -> Vec<Timer> {
-        let mut due: Vec<Timer> = self
-            .armed
-            .iter()
-            .filter(|&(t, &at)| at <= now && t.session().is_some())
-            .map(|(&t, _)| t)
-            .collect();
-        due.sort_by_key(|t| t.session());
-        due
-    }
-
     #[cfg(test)]
     fn len(&self) -> usize {
         self.armed.len()
@@ -119,7 +107,14 @@ impl PoolUser {
             });
             self.drop_registrar(RegistrarFailure::ResponseTimeout, true, now);
         }
-        for timer in self.timers.due_session_timers(now) {
+        // In session order (the table's own order puts every connect timer
+        // before every retry; walking the sessions keeps the order the
+        // driver saw before the table, without a sort in the download).
+        let sessions: Vec<SessionId> = self.sessions.keys().copied().collect();
+        let due = sessions
+            .into_iter()
+            .flat_map(|s| [Timer::ElementConnect(s), Timer::SessionRetry(s)]);
+        for timer in due {
             // An earlier firing may have moved this session on.
             if !self.timers.is_due(timer, now) {
                 continue;
@@ -169,19 +164,6 @@ mod tests {
         assert_eq!(t.next(), Some(ms(400)));
         assert!(!t.is_due(Timer::RegistrarResponse, ms(399)));
         assert!(t.is_due(Timer::RegistrarResponse, ms(400)));
-    }
-
-    #[test]
-    fn due_session_timers_come_in_session_order_and_exclude_the_registrars() {
-        let mut t = TimerTable::default();
-        t.set(Timer::SessionRetry(S1), ms(50));
-        t.set(Timer::ElementConnect(S2), ms(10));
-        t.set(Timer::RegistrarConnect, ms(5));
-        t.set(Timer::SessionRetry(SessionId(3)), ms(900));
-        assert_eq!(
-            t.due_session_timers(ms(100)),
-            vec![Timer::SessionRetry(S1), Timer::ElementConnect(S2)]
-        );
     }
 
     #[test]

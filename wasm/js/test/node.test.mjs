@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { WebSocket, WebSocketServer } from "ws";
-import { startFakeGateway, vector, KIND } from "../fake-gateway.mjs";
+import { startFakeGateway, answer, vector, KIND, SUBPROTOCOL } from "../fake-gateway.mjs";
 import { installPackage } from "../install-package.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -158,6 +158,42 @@ test("session: echo through a PE, PE killed, failover with cookie replay, next e
   s.close();
   assert.deepEqual(closes, [{ reason: "by-application" }]);
   pu.close();
+});
+
+test("a token is offered as the subprotocol value rserpool.token.<base64url>; a gateway that requires it serves only then", async () => {
+  // Like the real gateway (docs/gateway.md, "Token"): the token must be
+  // among the offered subprotocols, else the upgrade is refused.
+  const token = "s3cret?/+ é";
+  const want = `rserpool.token.${Buffer.from(token).toString("base64url")}`;
+  const offered = [];
+  const server = new WebSocketServer({
+    host: "127.0.0.1",
+    port: 0,
+    verifyClient: (info) => (info.req.headers["sec-websocket-protocol"] ?? "").split(/, */).includes(want),
+    handleProtocols: (p) => {
+      offered.push([...p]);
+      return p.has(SUBPROTOCOL) ? SUBPROTOCOL : false;
+    },
+  });
+  server.on("connection", (ws) => answer(ws));
+  await new Promise((r) => server.on("listening", r));
+  const url = `ws://127.0.0.1:${server.address().port}/asap`;
+  try {
+    const without = new PoolUser({ gateways: [url], trace: false, huntRounds: 1 });
+    await assert.rejects(without.resolve("EchoPool"), (e) => e.code === "no-registrar-reachable");
+    without.close();
+    assert.equal(offered.length, 0, "refused before the subprotocol was chosen");
+
+    const pu = new PoolUser({ gateways: [url], trace: false, token });
+    const elements = await pu.resolve("EchoPool");
+    assert.equal(elements[0].identifier, "0x0e000003");
+    assert.deepEqual(offered.at(-1), [SUBPROTOCOL, want]);
+    pu.close();
+  } finally {
+    server.close();
+  }
+  assert.throws(() => new PoolUser({ gateways: ["ws://x/"], token: "" }), (e) => e.code === "bad-options");
+  assert.throws(() => new PoolUser({ gateways: ["ws://x/"], token: 7 }), (e) => e.code === "bad-options");
 });
 
 test("bad options throw an Error with code bad-options", () => {
