@@ -24,7 +24,7 @@ const MAX: u32 = u32::MAX;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefuseReason {
-    /// PE identifier 0 is invalid (RFC 5354 §2.2.10; RSPLIB refuses it).
+    /// PE identifier 0 is invalid (RFC 5354 §3.14; RSPLIB refuses it).
     ZeroIdentifier,
     /// The user transport has port 0.
     ZeroPort,
@@ -57,7 +57,9 @@ impl core::fmt::Display for RefuseReason {
 /// (docs/rsplib-behaviour.md, "Selection at the pool user").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Charge {
+    /// Charge every PE returned (RSPLIB's pool user).
     All,
+    /// Charge only the first PE returned (RSPLIB's registrar).
     First,
 }
 
@@ -83,7 +85,8 @@ fn sat_add(a: u32, b: u32) -> u32 {
     a.saturating_add(b)
 }
 
-/// Local degradation applies to the LUD family only (docs/rsplib-behaviour.md, "Selection at the pool user").
+/// Local degradation applies to the LUD family only (docs/rsplib-behaviour.md, "Selection
+/// at the pool user").
 fn degradation_of(p: &SelectionPolicy) -> Option<u32> {
     use SelectionPolicy as P;
     match p {
@@ -123,7 +126,8 @@ fn dpf_key(base: u64, distance: u32, dpf: u32) -> u64 {
     v.round().min(f64::from(MAX)) as u64
 }
 
-/// Sort key of a sorted-order policy (docs/rsplib-behaviour.md, "Selection at the pool user"). WRR is
+/// Sort key of a sorted-order policy (docs/rsplib-behaviour.md, "Selection at the pool
+/// user"). WRR is
 /// handled separately (two-part key).
 fn key(e: &Entry) -> u64 {
     use SelectionPolicy as P;
@@ -229,14 +233,17 @@ fn check_alone(pe: &PoolElement) -> Result<(), RefuseReason> {
 }
 
 impl PoolSelector {
+    /// An empty selector.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Number of cached PEs.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// True when no PE is cached.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -246,6 +253,7 @@ impl PoolSelector {
         self.entries.iter().map(|e| &e.element)
     }
 
+    /// The cached PE with this identifier, if any.
     pub fn get(&self, id: PoolElementId) -> Option<&PoolElement> {
         self.entries
             .iter()
