@@ -100,7 +100,8 @@ fn degradation_of(p: &SelectionPolicy) -> Option<u32> {
 
 fn weight_of(p: &SelectionPolicy) -> u32 {
     match p {
-        // Weight 0 behaves like weight 1 in RSPLIB's WRR (§4.3).
+        // Weight 0 behaves like weight 1 in RSPLIB's WRR (docs/rsplib-behaviour.md,
+        // "The formulas in detail").
         SelectionPolicy::WeightedRoundRobin { weight } => (*weight).max(1),
         _ => 1,
     }
@@ -121,7 +122,8 @@ fn is_random(p: &SelectionPolicy) -> bool {
 }
 
 fn dpf_key(base: u64, distance: u32, dpf: u32) -> u64 {
-    // min(MAX, round(load + distance * dpf)), computed in f64 (§4.3).
+    // min(MAX, round(load + distance * dpf)), computed in f64
+    // (docs/rsplib-behaviour.md, "The formulas in detail").
     let v = base as f64 + f64::from(distance) * f64::from(dpf);
     v.round().min(f64::from(MAX)) as u64
 }
@@ -206,7 +208,8 @@ fn draw_value(e: &Entry) -> u64 {
             }
         }
         // RSPLIB never increases deg for the randomised LUD variants, so
-        // RLUD = RLU and RPLUD = RPLU (observed, §4.4).
+        // RLUD = RLU and RPLUD = RPLU (observed; docs/rsplib-behaviour.md,
+        // "Selection at the pool user").
         P::RandomizedLeastUsed { load } | P::RandomizedLeastUsedDegradation { load, .. } => {
             clamp(max - i64::from(*load))
         }
@@ -266,7 +269,7 @@ impl PoolSelector {
         self.next_seq
     }
 
-    /// WRR update hook (§4.3).
+    /// WRR update hook (docs/rsplib-behaviour.md, "The formulas in detail").
     fn wrr_update(e: &mut Entry) {
         if e.virt > 1 {
             e.virt -= 1;
@@ -279,7 +282,8 @@ impl PoolSelector {
     fn charge(e: &mut Entry, seq: u64) {
         e.seq = seq;
         if let Some(d) = degradation_of(&e.element.policy) {
-            // RSPLIB's update hook runs twice per selection (§4.2 quirk).
+            // RSPLIB's update hook runs twice per selection (docs/rsplib-behaviour.md,
+            // "Selection at the pool user").
             e.deg = e.deg.saturating_add(d).saturating_add(d);
         }
         if matches!(e.element.policy, SelectionPolicy::WeightedRoundRobin { .. }) {

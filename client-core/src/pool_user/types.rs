@@ -181,7 +181,7 @@ pub struct Config {
     /// Items requested by [`super::PoolUser::resolve`]
     /// (`HANDLE_RESOLUTION_ITEMS_ALL` = all). Sessions always ask for 1.
     /// The option is only sent when `stale_cache` is 0 or items = all, as
-    /// RSPLIB does (§5.3).
+    /// RSPLIB does (docs/rsplib-behaviour.md, "Handle Resolution and the cache").
     pub resolve_items: u32,
     /// PU → PE connect timeout (RSPLIB sessioncontrol.c: 5 s).
     pub pe_connect_timeout: Duration,

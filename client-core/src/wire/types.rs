@@ -125,7 +125,8 @@ impl TransportAddress {
 }
 
 /// A pool member selection policy with its values (RFC 5356 and RSPLIB's
-/// private policies; wire layout in rserpool-wire.md §3.8). Loads,
+/// private policies; wire layout in docs/rsplib-wire.md, "Selection policy
+/// parameter"). Loads,
 /// degradations, increments and DPFs are fractions scaled to `0..=u32::MAX`.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
