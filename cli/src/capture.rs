@@ -4,7 +4,7 @@
 //! chunks with fragments reassembled) or UDP, and yields one
 //! [`CapturedMessage`] per ASAP/ENRP user message. Which protocol a payload
 //! is follows RSPLIB and Wireshark: the PPID decides (11 = ASAP, 12 = ENRP,
-//! rserpool-wire §1.1); payloads with PPID 0 ("unspecified") are ASAP/ENRP
+//! docs/rsplib-wire.md, "The PPID decides the protocol"); payloads with PPID 0 ("unspecified") are ASAP/ENRP
 //! when they travel to or from the ASAP (3863) or ENRP (9901) port, which is
 //! how a probe's "Handle Resolution with PPID 0" is still shown. UDP datagrams to or
 //! from 3863/9901 are announces (ASAP Server Announce, ENRP Presence).

@@ -155,7 +155,8 @@ async fn open(ep: &Endpoint) -> Result<Channel, CliError> {
 // ------------------------------------------------------------ malformed
 
 /// One crafted input and what RSPLIB is known to do with it
-/// (lab-environment.md "How a live RSPLIB registrar treats a client").
+/// (docs/rsplib-behaviour.md, "How a live RSPLIB registrar answers a raw
+/// client").
 struct Probe {
     name: &'static str,
     what: &'static str,
@@ -725,7 +726,7 @@ mod tests {
     #[test]
     fn probes_match_the_captured_rsplib_probe_vectors() {
         // shared/vectors probe-asap-handle-resolution-4..7 were sent by the
-        // raw client whose findings lab-environment.md records.
+        // raw client whose findings docs/rsplib-behaviour.md records.
         let pool = PoolHandle::new(b"EchoPool".to_vec());
         let by_name = |n: &str| {
             hex::encode(

@@ -44,30 +44,44 @@ const KIND_HELLO: u8 = 4;
 pub enum Frame {
     /// Both directions: one ASAP or application message on a channel.
     Message {
+        /// 0 for the registrar association, otherwise the pool-element session.
         channel: u16,
+        /// SCTP PPID the message travels with: 11 for ASAP, the session's application
+        /// PPID for data.
         ppid: u32,
+        /// The message bytes, exactly as on the SCTP association.
         payload: Vec<u8>,
     },
     /// Client → gateway: open pool-element session `channel` to the PE with
     /// this identifier, which must have been in a Handle Resolution Response
     /// this client received through this gateway (no open proxy).
     OpenSession {
+        /// The session number the client picks (1..=65535).
         channel: u16,
         /// PPID of the application's data on this session.
         app_ppid: u32,
+        /// Identifier of the PE to connect to.
         pe_id: u32,
+        /// Pool handle of the resolution that listed the PE.
         pool_handle: Vec<u8>,
     },
     /// Client → gateway: close a pool-element session.
-    CloseSession { channel: u16 },
+    CloseSession {
+        /// The session to close.
+        channel: u16,
+    },
     /// Gateway → client: something happened, or a request was refused.
     Notice {
+        /// The channel the notice is about (0: the registrar or the WebSocket session as a whole).
         channel: u16,
+        /// What happened.
         code: NoticeCode,
+        /// Human-readable detail; not for matching.
         text: String,
     },
     /// Gateway → client, first frame of a session.
     Hello {
+        /// Subprotocol version the gateway speaks ([`VERSION`]).
         version: u16,
         /// Largest payload the gateway accepts in one frame.
         max_payload: u32,
@@ -92,12 +106,14 @@ macro_rules! notice_codes {
         }
 
         impl NoticeCode {
+            /// The code on the wire.
             pub fn code(self) -> u16 {
                 match self {
                     $(NoticeCode::$name => $code,)*
                     NoticeCode::Unknown(c) => c,
                 }
             }
+            /// The notice a wire code stands for ([`NoticeCode::Unknown`] if none).
             pub fn from_code(c: u16) -> NoticeCode {
                 match c {
                     $($code => NoticeCode::$name,)*
@@ -159,7 +175,12 @@ notice_codes! {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FrameError {
     /// Fewer bytes than the header or a fixed field needs.
-    Truncated { needed: usize, available: usize },
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes present.
+        available: usize,
+    },
     /// An unknown frame kind.
     UnknownKind(u8),
     /// Flags must be 0 in version 1.
@@ -193,6 +214,7 @@ impl Frame {
         }
     }
 
+    /// A notice frame.
     pub fn notice(channel: u16, code: NoticeCode, text: impl Into<String>) -> Frame {
         Frame::Notice {
             channel,
@@ -212,6 +234,7 @@ impl Frame {
         }
     }
 
+    /// The frame's bytes: the 8-byte header, then the kind's fields.
     pub fn encode(&self) -> Vec<u8> {
         let (kind, channel, ppid) = match self {
             Frame::Message { channel, ppid, .. } => (KIND_MESSAGE, *channel, *ppid),
@@ -255,6 +278,7 @@ impl Frame {
         v
     }
 
+    /// Parses one WebSocket binary message as a frame.
     pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
         let need = |n: usize, have: &[u8]| {
             if have.len() < n {

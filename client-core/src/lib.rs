@@ -10,6 +10,7 @@
 //! `wasm32-unknown-unknown` as it is.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod gateway_link;
 pub mod gateway_protocol;

@@ -18,6 +18,7 @@ pub struct Rate {
 }
 
 impl Rate {
+    /// A rate of `per_second` events per second with bursts of `burst`.
     pub const fn new(per_second: f64, burst: u32) -> Self {
         Rate { per_second, burst }
     }
@@ -42,6 +43,7 @@ impl TokenBucket {
         }
     }
 
+    /// The rate this bucket enforces.
     pub fn rate(&self) -> Rate {
         self.rate
     }

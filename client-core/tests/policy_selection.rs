@@ -1,5 +1,6 @@
 //! Every policy's choice sequence at the pool user, against RSPLIB's
-//! observed behaviour (rserpool-wire.md §4.3/§4.4). Randomised policies
+//! observed behaviour (docs/rsplib-behaviour.md, "Selection at the pool
+//! user"). Randomised policies
 //! use a fixed seed and a stated tolerance.
 
 use client_core::policy::{Charge, PoolSelector, RefuseReason, Rng};

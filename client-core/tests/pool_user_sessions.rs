@@ -77,7 +77,8 @@ fn failover_replays_the_last_cookie_byte_for_byte() {
     let s = sim.pu.open_session("EchoPool".into(), 0, sim.now);
     sim.settle();
     assert_eq!(sim.pu.session_element(s).map(|p| p.id.0), Some(1));
-    // PE 1 hands out two cookies; only the last counts (RSPLIB §5.6). The
+    // PE 1 hands out two cookies; only the last counts (RSPLIB;
+    // docs/rsplib-behaviour.md, "Cookies and failover"). The
     // last one is the cookie RSPLIB echoed in the captured failover.
     let first = Message::Asap(AsapMessage::Cookie(Cookie(vec![1, 2, 3, 4]))).to_bytes();
     sim.pe_sends(1, 11, &first);
@@ -269,7 +270,8 @@ fn cached_sessions_use_the_pu_policy_and_no_items_option() {
             sim.pu.session_element(s).unwrap().id.0
         })
         .collect();
-    // One resolution (stale cache > 0: no Items option, RSPLIB §5.3), then
+    // One resolution (stale cache > 0: no Items option, RSPLIB;
+    // docs/rsplib-behaviour.md, "Handle Resolution and the cache"), then
     // the PU's own round robin over the three cached PEs.
     assert_eq!(sim.reg(R1).resolutions(), 1);
     assert!(matches!(

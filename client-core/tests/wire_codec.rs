@@ -114,7 +114,8 @@ fn every_parameter_type_round_trips_on_its_own() {
 
 #[test]
 fn handle_resolution_option_matches_rsplibs_connect_request() {
-    // rserpool-wire.md §7.1: "EchoPool" + 0x803f with Items = 1.
+    // docs/rsplib-wire.md, "Handle Resolution option": "EchoPool" + 0x803f
+    // with Items = 1.
     let option = HandleResolutionOption { items: 1 }.to_bytes();
     assert_eq!(hex::encode(&option), "803f000800000001");
     let m = raw::message_of(
@@ -372,7 +373,7 @@ fn action_bits_01_and_11_yield_unrecognized_parameter_causes() {
 
 #[test]
 fn odd_length_cookie_is_padded_and_counted_in_message_length() {
-    // rserpool-wire.md §6 pitfall 11: RSPLIB's own decoder fails on cookies
+    // docs/rsplib-wire.md, "Cookies": RSPLIB's own decoder fails on cookies
     // whose length is not a multiple of 4, so they never come from RSPLIB;
     // we still encode them correctly (Length 4 + n, zero padding, Message
     // Length including the padding) and read them back unchanged.

@@ -3,7 +3,7 @@
 //! when refused. The async session ([`crate::session`]) decodes nothing
 //! and decides nothing; it feeds this policy the client's frames, what the
 //! registrar and the PEs send, and the time, and carries out the
-//! [`Decision`]s (STYLE.md: the protocol in a sync core, thin adapters).
+//! [`Decision`]s (docs/architecture.md: the protocol in a sync core, thin drivers).
 //!
 //! Rules (docs/gateway.md, "Guarantees"):
 //! - role: on the registrar channel only Handle Resolution and Endpoint

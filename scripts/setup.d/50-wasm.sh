@@ -2,7 +2,7 @@
 # The browser/Node package (wasm/): wasm-bindgen CLI pinned to the crate's
 # exact version, wasm-pack, Chromium + chromedriver for browser tests, and
 # the npm packages of the build and test projects (from their lockfiles).
-# Never Debian's binaryen: its wasm-opt breaks the module (toolchain.md);
+# Never Debian's binaryen: its wasm-opt breaks the module (docs/build-notes.md);
 # wasm-opt comes from the npm package `binaryen` in wasm/js.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

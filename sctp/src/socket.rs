@@ -201,7 +201,7 @@ impl SctpAssociation {
     /// [`connect`](Self::connect) from one local address only (port 0 =
     /// any port): the association then lists just that address, which is
     /// what a registrar sees as the peer's addresses (RSPLIB filters a
-    /// PE's registered addresses against them, rserpool-wire.md §3.3).
+    /// PE's registered addresses against them; docs/rsplib-wire.md, "Addresses").
     pub async fn connect_from(
         local: Option<SocketAddr>,
         addrs: &[SocketAddr],

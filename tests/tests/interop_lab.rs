@@ -250,7 +250,8 @@ fn unknown_pool_is_reported_as_cause_9() {
 }
 
 /// Malformed messages crafted with `client_core::wire::raw` get the answers
-/// RSPLIB is known for (lab-environment.md: 0x0010 / 0x0011, cause 1 with
+/// RSPLIB is known for (docs/rsplib-behaviour.md, "How a live RSPLIB
+/// registrar answers a raw client": 0x0010 / 0x0011, cause 1 with
 /// the TLV, unknown type ignored, wrong PPID dropped, ENRP PPID aborted),
 /// the registrar keeps serving, and when the same bytes are slipped into
 /// our own pool user's association, RSPLIB's unexpected answers never stop

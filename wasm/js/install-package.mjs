@@ -23,7 +23,7 @@ export async function installPackage(prefix) {
   });
   // Import by package name from inside the consumer project.
   writeFileSync(join(project, "entry.mjs"), 'export * from "rserpool-wasm";\n');
-  globalThis.WebSocket = WebSocket; // Node 20 has none (toolchain.md)
+  globalThis.WebSocket = WebSocket; // Node 20 has none (docs/build-notes.md)
   const pkg = await import(pathToFileURL(join(project, "entry.mjs")).href);
   return { project, pkg };
 }

@@ -21,7 +21,7 @@ async fn resolve(pu: &PoolUser, pool: &str) -> Result<JsValue, JsValue> {
 }
 
 /// The lab topology: 4 echo PEs registered with RSPLIB registrars
-/// 0x10000001..3 (lab-environment.md).
+/// 0x10000001..3 (lab/topology/default.toml).
 fn assert_echo_pool(v: &JsValue, at: &str) {
     let arr: Array = v.clone().dyn_into().unwrap();
     assert_eq!(arr.length(), 4, "{at}");

@@ -24,7 +24,7 @@ const MAX: u32 = u32::MAX;
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefuseReason {
-    /// PE identifier 0 is invalid (RFC 5354 §2.2.10; RSPLIB refuses it).
+    /// PE identifier 0 is invalid (RFC 5354 §3.14; RSPLIB refuses it).
     ZeroIdentifier,
     /// The user transport has port 0.
     ZeroPort,
@@ -57,7 +57,9 @@ impl core::fmt::Display for RefuseReason {
 /// (docs/rsplib-behaviour.md, "Selection at the pool user").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Charge {
+    /// Charge every PE returned (RSPLIB's pool user).
     All,
+    /// Charge only the first PE returned (RSPLIB's registrar).
     First,
 }
 
@@ -83,7 +85,8 @@ fn sat_add(a: u32, b: u32) -> u32 {
     a.saturating_add(b)
 }
 
-/// Local degradation applies to the LUD family only (docs/rsplib-behaviour.md, "Selection at the pool user").
+/// Local degradation applies to the LUD family only (docs/rsplib-behaviour.md, "Selection
+/// at the pool user").
 fn degradation_of(p: &SelectionPolicy) -> Option<u32> {
     use SelectionPolicy as P;
     match p {
@@ -97,7 +100,8 @@ fn degradation_of(p: &SelectionPolicy) -> Option<u32> {
 
 fn weight_of(p: &SelectionPolicy) -> u32 {
     match p {
-        // Weight 0 behaves like weight 1 in RSPLIB's WRR (§4.3).
+        // Weight 0 behaves like weight 1 in RSPLIB's WRR (docs/rsplib-behaviour.md,
+        // "The formulas in detail").
         SelectionPolicy::WeightedRoundRobin { weight } => (*weight).max(1),
         _ => 1,
     }
@@ -118,12 +122,14 @@ fn is_random(p: &SelectionPolicy) -> bool {
 }
 
 fn dpf_key(base: u64, distance: u32, dpf: u32) -> u64 {
-    // min(MAX, round(load + distance * dpf)), computed in f64 (§4.3).
+    // min(MAX, round(load + distance * dpf)), computed in f64
+    // (docs/rsplib-behaviour.md, "The formulas in detail").
     let v = base as f64 + f64::from(distance) * f64::from(dpf);
     v.round().min(f64::from(MAX)) as u64
 }
 
-/// Sort key of a sorted-order policy (docs/rsplib-behaviour.md, "Selection at the pool user"). WRR is
+/// Sort key of a sorted-order policy (docs/rsplib-behaviour.md, "Selection at the pool
+/// user"). WRR is
 /// handled separately (two-part key).
 fn key(e: &Entry) -> u64 {
     use SelectionPolicy as P;
@@ -202,7 +208,8 @@ fn draw_value(e: &Entry) -> u64 {
             }
         }
         // RSPLIB never increases deg for the randomised LUD variants, so
-        // RLUD = RLU and RPLUD = RPLU (observed, §4.4).
+        // RLUD = RLU and RPLUD = RPLU (observed; docs/rsplib-behaviour.md,
+        // "Selection at the pool user").
         P::RandomizedLeastUsed { load } | P::RandomizedLeastUsedDegradation { load, .. } => {
             clamp(max - i64::from(*load))
         }
@@ -229,14 +236,17 @@ fn check_alone(pe: &PoolElement) -> Result<(), RefuseReason> {
 }
 
 impl PoolSelector {
+    /// An empty selector.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Number of cached PEs.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// True when no PE is cached.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -246,6 +256,7 @@ impl PoolSelector {
         self.entries.iter().map(|e| &e.element)
     }
 
+    /// The cached PE with this identifier, if any.
     pub fn get(&self, id: PoolElementId) -> Option<&PoolElement> {
         self.entries
             .iter()
@@ -258,7 +269,7 @@ impl PoolSelector {
         self.next_seq
     }
 
-    /// WRR update hook (§4.3).
+    /// WRR update hook (docs/rsplib-behaviour.md, "The formulas in detail").
     fn wrr_update(e: &mut Entry) {
         if e.virt > 1 {
             e.virt -= 1;
@@ -271,7 +282,8 @@ impl PoolSelector {
     fn charge(e: &mut Entry, seq: u64) {
         e.seq = seq;
         if let Some(d) = degradation_of(&e.element.policy) {
-            // RSPLIB's update hook runs twice per selection (§4.2 quirk).
+            // RSPLIB's update hook runs twice per selection (docs/rsplib-behaviour.md,
+            // "Selection at the pool user").
             e.deg = e.deg.saturating_add(d).saturating_add(d);
         }
         if matches!(e.element.policy, SelectionPolicy::WeightedRoundRobin { .. }) {

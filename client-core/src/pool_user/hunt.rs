@@ -116,7 +116,8 @@ impl PoolUser {
     }
 
     /// Gives up the registrar that is up (RSPLIB drops the association on
-    /// timeouts, unexpected responses and errors; §5.2). Outstanding
+    /// timeouts, unexpected responses and errors; docs/rsplib-behaviour.md,
+    /// "Registrar hunt"). Outstanding
     /// requests go back to the queue; with `count_trial` each has used
     /// up one trial.
     pub(super) fn drop_registrar(

@@ -140,8 +140,8 @@ impl PoolUser {
         self.trace_received_at(at, channel, decoded.message);
     }
 
-    /// A UDP datagram from the ASAP announce group (RFC 5352 §3.6, RSPLIB
-    /// §5.5). `source` is the datagram's source as an endpoint string
+    /// A UDP datagram from the ASAP announce group (RFC 5352 §3.6;
+    /// docs/rsplib-behaviour.md, "Server Announces"). `source` is the datagram's source as an endpoint string
     /// (`sctp://10.1.0.1:3863`): RSPLIB's announces carry no transport, the
     /// receiver uses the UDP source address and port.
     pub fn handle_server_announce(&mut self, source: &str, bytes: &[u8], now: Duration) {

@@ -53,7 +53,9 @@ pub enum Unreachable {
     Session(SessionId),
     /// Any PE of a pool (e.g. from a `resolve` answer).
     Element {
+        /// The PE's pool.
         pool_handle: PoolHandle,
+        /// The PE to report.
         element: PoolElementId,
     },
 }
@@ -62,6 +64,7 @@ pub enum Unreachable {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionError {
+    /// No session with this number (never opened, or already closed).
     UnknownSession(SessionId),
     /// The session has no PE yet and its queue is full.
     QueueFull(SessionId),
@@ -257,6 +260,8 @@ const MAX_ANNOUNCED_REGISTRARS: usize = 32;
 const MAX_REPORT_BUCKETS: usize = 4096;
 
 impl PoolUser {
+    /// A pool user with this configuration. It does nothing until an input arrives: the
+    /// first request starts the registrar hunt.
     pub fn new(cfg: Config) -> Self {
         let registrars = cfg
             .registrars
@@ -292,6 +297,7 @@ impl PoolUser {
         }
     }
 
+    /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.cfg
     }

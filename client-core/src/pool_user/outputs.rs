@@ -4,14 +4,17 @@
 use super::*;
 
 impl PoolUser {
+    /// The next channel to open or close, if any. Drain after every input.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
+    /// The next message to send, if any. Drain after every input.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
+    /// The next application or trace event, if any. Drain after every input.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -124,7 +124,8 @@ impl PoolUser {
             }
             return;
         }
-        // PEs go under the pool handle we asked for (RSPLIB, §6.2 item 20).
+        // PEs go under the pool handle we asked for (RSPLIB;
+        // docs/rsplib-behaviour.md, "Handle Resolution and the cache").
         let expiry = now + self.cfg.stale_cache;
         for pe in &hrr.elements {
             let id = pe.id;

@@ -307,7 +307,8 @@ impl PoolUser {
             Message::Asap(AsapMessage::Cookie(c)) => {
                 let len = c.0.len();
                 if let Some(s) = self.sessions.get_mut(&sid) {
-                    // Only the latest cookie is kept (RSPLIB, §5.6).
+                    // Only the latest cookie is kept (RSPLIB; docs/rsplib-behaviour.md,
+                    // "Cookies and failover").
                     s.cookie = Some(c.clone());
                 }
                 self.event(Event::CookieReceived { session: sid, len });

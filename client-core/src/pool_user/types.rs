@@ -25,8 +25,12 @@ pub struct RequestId(pub u64);
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
+    /// The channel to send on.
     pub channel: ChannelId,
+    /// SCTP payload protocol identifier to send the message with (11 for ASAP; the
+    /// application's own PPID for session data).
     pub ppid: u32,
+    /// The whole message, to be sent as one SCTP user message (or WebSocket frame).
     pub bytes: Vec<u8>,
 }
 
@@ -38,18 +42,27 @@ pub enum Action {
     /// announced string (`sctp://10.1.0.1:3863`, `wss://host/asap`); the
     /// driver interprets it. Answer with `handle_connected` or `handle_closed`.
     ConnectRegistrar {
+        /// The number the pool user gives the new channel; later inputs about it use this number.
         channel: ChannelId,
+        /// Where the registrar is, as configured or announced.
         endpoint: String,
     },
     /// Open `channel` to a pool element's user transport.
     ConnectPoolElement {
+        /// The number the pool user gives the new channel.
         channel: ChannelId,
+        /// The session the channel is for.
         session: SessionId,
+        /// The pool the PE was resolved from.
         pool_handle: PoolHandle,
+        /// The chosen PE; the driver connects to its `user_transport` (all addresses, for SCTP).
         element: PoolElement,
     },
     /// Close (abort) `channel`; the pool user has forgotten it already.
-    Close { channel: ChannelId },
+    Close {
+        /// The channel to close.
+        channel: ChannelId,
+    },
 }
 
 /// Why a channel ended, as the driver saw it.
@@ -123,7 +136,8 @@ impl PathSecurity {
     }
 }
 
-/// Configuration. [`Default`] gives RSPLIB's defaults (docs/rsplib-behaviour.md, "Timers and defaults")
+/// Configuration. [`Default`] gives RSPLIB's defaults (docs/rsplib-behaviour.md, "Timers
+/// and defaults")
 /// plus our Endpoint Unreachable limits.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq)]
@@ -157,7 +171,8 @@ pub struct Config {
     /// retransmission on the next registrar.
     pub request_max_trials: u32,
     /// Operation Error cause 9 means "unknown pool" *or* "refused by the
-    /// registrar's rate limit" (docs/rsplib-behaviour.md, "Unknown pool and rate limiting look the same"): ask this
+    /// registrar's rate limit" (docs/rsplib-behaviour.md, "Unknown pool and rate limiting
+    /// look the same"): ask this
     /// many further registrars before reporting "no such pool".
     pub unknown_pool_retries: u32,
     /// How long resolved PEs stay usable in the PU cache (RFC 5352
@@ -166,7 +181,7 @@ pub struct Config {
     /// Items requested by [`super::PoolUser::resolve`]
     /// (`HANDLE_RESOLUTION_ITEMS_ALL` = all). Sessions always ask for 1.
     /// The option is only sent when `stale_cache` is 0 or items = all, as
-    /// RSPLIB does (§5.3).
+    /// RSPLIB does (docs/rsplib-behaviour.md, "Handle Resolution and the cache").
     pub resolve_items: u32,
     /// PU → PE connect timeout (RSPLIB sessioncontrol.c: 5 s).
     pub pe_connect_timeout: Duration,
@@ -230,17 +245,31 @@ impl Default for Config {
 pub enum ResolveError {
     /// Every registrar asked answered cause 9 (unknown pool handle, or its
     /// rate limit refused us — RSPLIB does not distinguish).
-    NoSuchPool { registrars_asked: u32 },
+    NoSuchPool {
+        /// How many registrars answered cause 9.
+        registrars_asked: u32,
+    },
     /// The pool exists but had no PE this pool user can use (empty, or all
     /// PEs refused — see [`Event::ElementSkipped`]).
     NoUsableElement,
     /// No registrar could be connected to in `rounds` passes over
     /// `registrars` table entries.
-    NoRegistrarReachable { registrars: u32, rounds: u32 },
+    NoRegistrarReachable {
+        /// Registrars in the table.
+        registrars: u32,
+        /// Passes made over the table.
+        rounds: u32,
+    },
     /// No response from `registrars_tried` registrars in turn.
-    Timeout { registrars_tried: u32 },
+    Timeout {
+        /// How many registrars the request was sent to.
+        registrars_tried: u32,
+    },
     /// The registrar answered with another Operation Error cause.
-    Refused { cause: u16 },
+    Refused {
+        /// The cause code (RFC 5354 §3.12; RSPLIB may send its internal codes).
+        cause: u16,
+    },
 }
 
 impl core::fmt::Display for ResolveError {
@@ -467,9 +496,13 @@ impl core::fmt::Display for FailoverReason {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailoverNotice {
+    /// The session that moved.
     pub session: SessionId,
+    /// The session's pool.
     pub pool_handle: PoolHandle,
+    /// The PE the session used before.
     pub old_element: PoolElementId,
+    /// The PE the session uses now.
     pub new_element: PoolElementId,
     /// The first failure that started this failover.
     pub reason: FailoverReason,
@@ -477,7 +510,9 @@ pub struct FailoverNotice {
     pub failed_elements: Vec<PoolElementId>,
     /// A Cookie Echo with the last cookie was sent to the new PE.
     pub cookie_replayed: bool,
+    /// Protection of the path to the old PE.
     pub old_security: PathSecurity,
+    /// Protection of the path to the new PE.
     pub new_security: PathSecurity,
     /// `old_security != new_security`: the application must decide whether
     /// the new path is acceptable.
@@ -505,7 +540,9 @@ impl SessionCloseReason {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportLimit {
+    /// The per-PE limit ([`Config::unreachable_per_element`]).
     PerElement,
+    /// The overall limit ([`Config::unreachable_total`]).
     Total,
 }
 
@@ -513,9 +550,14 @@ pub enum ReportLimit {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
+    /// A hunt batch is connecting ([`Config::registrar_connect_timeout`]).
     RegistrarConnect,
+    /// The oldest outstanding request awaits its answer ([`Config::response_timeout`]).
     RegistrarResponse,
+    /// The session is connecting to a PE ([`Config::pe_connect_timeout`]).
     ElementConnect(SessionId),
+    /// The session waits before resolving again ([`Config::empty_pool_retry`] or
+    /// [`Config::no_registrar_retry`]).
     SessionRetry(SessionId),
 }
 
@@ -629,105 +671,165 @@ pub enum StateChange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     // ---- application events
+    /// A [`super::PoolUser::resolve`] call succeeded, from the cache or from a registrar's answer.
     Resolved {
+        /// The call this answers.
         request: RequestId,
+        /// The pool asked for.
         pool_handle: PoolHandle,
+        /// The PEs picked by the pool user's selection policy, best first; never empty.
         elements: Vec<PoolElement>,
     },
+    /// A [`super::PoolUser::resolve`] call failed.
     ResolveFailed {
+        /// The call this answers.
         request: RequestId,
+        /// The pool asked for.
         pool_handle: PoolHandle,
+        /// Why it failed.
         error: ResolveError,
     },
     /// A registrar connection is up (the home registrar, RFC 5352 §3.2).
     RegistrarUp {
+        /// The registrar's channel.
         channel: ChannelId,
+        /// The registrar's endpoint string.
         endpoint: String,
     },
     /// The home registrar changed from a previous one.
     RegistrarChanged {
+        /// Endpoint of the previous home registrar.
         from: String,
+        /// Endpoint of the new one.
         to: String,
     },
     /// A registrar was given up; the hunt goes on.
     RegistrarFailed {
+        /// The registrar given up.
         endpoint: String,
+        /// Why.
         reason: RegistrarFailure,
     },
     /// A registrar learned from a Server Announce (new entry only).
     RegistrarAnnounced {
+        /// The registrar's endpoint (from the announce's transport, or the UDP source
+        /// address and port).
         endpoint: String,
+        /// The registrar's Server ID from the announce.
         server_id: u32,
     },
     /// A PE from a response was not cached (RSPLIB would refuse it).
     ElementSkipped {
+        /// The pool of the response.
         pool_handle: PoolHandle,
+        /// The PE not cached.
         element: PoolElementId,
+        /// Why it was refused.
         reason: RefuseReason,
     },
     /// An Endpoint Unreachable report was sent.
     ReportSent {
+        /// The PE's pool.
         pool_handle: PoolHandle,
+        /// The PE reported.
         element: PoolElementId,
     },
     /// An Endpoint Unreachable report was not sent (RFC 5355 §2.13 limit).
     ReportSuppressed {
+        /// The PE's pool.
         pool_handle: PoolHandle,
+        /// The PE not reported.
         element: PoolElementId,
+        /// Which limit held it back.
         limit: ReportLimit,
     },
+    /// A session is connected to a PE (first connect, or after failover).
     SessionUp {
+        /// The session.
         session: SessionId,
+        /// The PE now serving it.
         element: PoolElementId,
+        /// Protection of the new path, as the driver reported it.
         security: PathSecurity,
     },
     /// The session has no PE for now and will retry after a delay.
     SessionWaiting {
+        /// The session.
         session: SessionId,
+        /// Why no PE was found.
         error: ResolveError,
+        /// Delay until it resolves again.
         retry_in: Duration,
     },
+    /// Application data from the session's PE (any PPID but ASAP's).
     SessionData {
+        /// The session.
         session: SessionId,
+        /// The PPID the PE sent the data with.
         ppid: u32,
+        /// The data.
         bytes: Vec<u8>,
     },
     /// The PE sent a (new) cookie; it replaces the previous one.
     CookieReceived {
+        /// The session.
         session: SessionId,
+        /// Length of the cookie in bytes (the cookie itself stays opaque and internal).
         len: usize,
     },
+    /// The PE sent an ASAP Business Card.
     BusinessCardReceived {
+        /// The session.
         session: SessionId,
+        /// The card as decoded.
         card: BusinessCard,
     },
+    /// A session moved to another PE (RFC 5355 §2.9 notice).
     Failover(FailoverNotice),
+    /// A session ended; the pool user has forgotten it.
     SessionClosed {
+        /// The session.
         session: SessionId,
+        /// Why it ended.
         reason: SessionCloseReason,
     },
     /// Bad input that was dropped (undecodable bytes, unknown channel,
     /// unexpected message). The pool user keeps serving.
     Error {
+        /// The channel it arrived on, if any (none for announces).
         channel: Option<ChannelId>,
+        /// What was wrong with it.
         error: InputError,
     },
     // ---- trace events
+    /// Trace: a message (ASAP) was queued for sending.
     MessageSent {
+        /// The channel.
         channel: ChannelId,
+        /// The message as sent.
         message: Message,
     },
+    /// Trace: a message was received and decoded.
     MessageReceived {
+        /// The channel.
         channel: ChannelId,
+        /// The message as decoded.
         message: Message,
     },
+    /// Trace: the registrar or a session changed state.
     StateChanged(StateChange),
+    /// Trace: a timer was armed or re-armed.
     TimerArmed {
+        /// Which timer.
         timer: Timer,
+        /// Its deadline, on the driver's clock (time since the driver's epoch).
         at: Duration,
     },
+    /// Trace: a timer expired.
     TimerFired {
+        /// Which timer.
         timer: Timer,
+        /// When it was handled (the `now` of [`super::PoolUser::handle_timeout`]).
         at: Duration,
     },
 }

@@ -11,67 +11,149 @@ use super::types::{CauseCode, ErrorCause, UnrecognizedAction};
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum DecodeErrorKind {
     /// Fewer bytes than a message header (4).
-    MessageTooShort { available: usize },
+    MessageTooShort {
+        /// Bytes received.
+        available: usize,
+    },
     /// The Message Length field is below the header size.
-    MessageLengthTooShort { length: usize },
+    MessageLengthTooShort {
+        /// The Message Length field's value.
+        length: usize,
+    },
     /// The Message Length field promises more bytes than were received.
-    MessageTruncated { length: usize, available: usize },
+    MessageTruncated {
+        /// The Message Length field's value.
+        length: usize,
+        /// Bytes received.
+        available: usize,
+    },
     /// The message is longer than the limit.
-    MessageTooLong { length: usize, max: usize },
+    MessageTooLong {
+        /// The Message Length field's value.
+        length: usize,
+        /// The limit in force
+        /// ([`DecodeLimits::max_message_len`](super::DecodeLimits::max_message_len)).
+        max: usize,
+    },
     /// Bytes after Message Length (beyond the final parameter's padding).
-    TrailingBytes { count: usize },
+    TrailingBytes {
+        /// How many bytes follow the message.
+        count: usize,
+    },
     /// A fixed field (server ID, update action, …) does not fit.
     FieldTruncated {
+        /// Name of the field.
         field: &'static str,
+        /// Bytes the field needs.
         needed: usize,
+        /// Bytes left in the message.
         available: usize,
     },
     /// Fewer than 4 bytes left where a parameter header must start.
-    ParameterHeaderTruncated { available: usize },
+    ParameterHeaderTruncated {
+        /// Bytes left in the container.
+        available: usize,
+    },
     /// A parameter's Length field is below its 4-byte header.
-    ParameterLengthTooShort { length: usize },
+    ParameterLengthTooShort {
+        /// The parameter's Length field.
+        length: usize,
+    },
     /// A parameter's Length field runs past the end of its container.
-    ParameterOverrun { length: usize, available: usize },
+    ParameterOverrun {
+        /// The parameter's Length field.
+        length: usize,
+        /// Bytes left in the message or enclosing parameter.
+        available: usize,
+    },
     /// The zero padding after a parameter is missing (RSPLIB requires it).
-    PaddingMissing { needed: usize, available: usize },
+    PaddingMissing {
+        /// Padding bytes the parameter's length calls for (1 to 3).
+        needed: usize,
+        /// Bytes actually left after the parameter.
+        available: usize,
+    },
     /// A parameter whose value must have a fixed size has another size.
-    InvalidParameterLength { expected: usize, length: usize },
+    InvalidParameterLength {
+        /// The only Length the type allows, header included.
+        expected: usize,
+        /// The Length received, header included.
+        length: usize,
+    },
     /// A required parameter is absent.
-    MissingParameter { expected: u16 },
+    MissingParameter {
+        /// Type code of the missing parameter.
+        expected: u16,
+    },
     /// A known parameter at a position where the message does not allow it
     /// (RSPLIB treats it by its action bits: 00 → the message is dropped).
-    UnexpectedParameter { expected: Option<u16> },
+    UnexpectedParameter {
+        /// Type code the position calls for; `None` when the message must end here.
+        expected: Option<u16>,
+    },
     /// A parameter type the decoder does not know, with "stop" action bits.
     /// `tlv` holds the whole offending parameter so that a receiver can
     /// report it in an Operation Error with cause 1 when the action says so.
     UnrecognizedParameter {
+        /// What the type's top two bits ask for (stop, or stop and report).
         action: UnrecognizedAction,
+        /// The whole parameter: header and value, without padding.
         tlv: Vec<u8>,
     },
     /// An empty pool handle.
     EmptyPoolHandle,
     /// A pool handle longer than the limit (RSPLIB aborts beyond 32 bytes).
-    PoolHandleTooLong { length: usize, max: usize },
+    PoolHandleTooLong {
+        /// Length of the handle in bytes.
+        length: usize,
+        /// The limit in force
+        /// ([`DecodeLimits::max_pool_handle_len`](super::DecodeLimits::max_pool_handle_len)).
+        max: usize,
+    },
     /// More pool elements than the limit.
-    TooManyElements { max: usize },
+    TooManyElements {
+        /// The limit in force ([`DecodeLimits::max_elements`](super::DecodeLimits::max_elements)).
+        max: usize,
+    },
     /// More addresses in one transport parameter than the limit.
-    TooManyAddresses { max: usize },
+    TooManyAddresses {
+        /// The limit in force
+        /// ([`DecodeLimits::max_addresses`](super::DecodeLimits::max_addresses)).
+        max: usize,
+    },
     /// A transport parameter without any address.
     NoAddresses,
     /// More error causes than the limit.
-    TooManyCauses { max: usize },
+    TooManyCauses {
+        /// The limit in force ([`DecodeLimits::max_causes`](super::DecodeLimits::max_causes)).
+        max: usize,
+    },
     /// A parameter nested deeper than the limit.
-    TooDeep { max: usize },
+    TooDeep {
+        /// The limit in force ([`DecodeLimits::max_depth`](super::DecodeLimits::max_depth)).
+        max: usize,
+    },
     /// The policy value does not have the number of words its type needs.
     InvalidPolicyLength {
+        /// The policy type code.
         policy: u32,
+        /// 32-bit words received after the type code.
         words: usize,
+        /// Words the policy type needs.
         expected: usize,
     },
     /// A policy value that is not a whole number of 32-bit words.
-    UnalignedPolicy { length: usize },
+    UnalignedPolicy {
+        /// Length of the policy value in bytes.
+        length: usize,
+    },
     /// An error cause whose Cause Length is below 4 or beyond its parameter.
-    InvalidCauseLength { length: usize, available: usize },
+    InvalidCauseLength {
+        /// The Cause Length field.
+        length: usize,
+        /// Bytes left in the Operation Error parameter.
+        available: usize,
+    },
 }
 
 /// A decode error: what was wrong, in which parameter, at which byte offset
@@ -79,6 +161,7 @@ pub enum DecodeErrorKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DecodeError {
+    /// What was wrong.
     pub kind: DecodeErrorKind,
     /// Offset in the message of the parameter (or field) concerned.
     pub offset: usize,

@@ -78,6 +78,7 @@ impl DecodeLimits {
 /// A decoded message and the parameters skipped by their action bits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decoded {
+    /// The message.
     pub message: Message,
     /// Unknown parameters with action bits 10 (skip) or 11 (skip and report),
     /// in wire order. [`UnknownParameter::action`] tells which must be reported.
@@ -448,6 +449,7 @@ impl Message {
 }
 
 impl Protocol {
+    /// The SCTP PPID of the protocol: 11 for ASAP, 12 for ENRP.
     pub fn ppid(self) -> u32 {
         match self {
             Protocol::Asap => consts::PPID_ASAP,
@@ -466,6 +468,7 @@ impl Protocol {
 }
 
 impl AsapMessage {
+    /// The message type code (see [`consts::asap_type`]).
     pub fn type_code(&self) -> u8 {
         use AsapMessage as M;
         match self {
@@ -498,6 +501,7 @@ impl AsapMessage {
         }
     }
 
+    /// A short human-readable name ("ASAP Handle Resolution").
     pub fn type_name(&self) -> &'static str {
         use AsapMessage as M;
         match self {
@@ -521,6 +525,7 @@ impl AsapMessage {
 }
 
 impl EnrpMessage {
+    /// The message type code (see [`consts::enrp_type`]).
     pub fn type_code(&self) -> u8 {
         use EnrpMessage as M;
         match self {
@@ -558,6 +563,7 @@ impl EnrpMessage {
         }
     }
 
+    /// A short human-readable name ("ENRP Presence").
     pub fn type_name(&self) -> &'static str {
         use EnrpMessage as M;
         match self {

@@ -139,7 +139,8 @@ impl Writer<'_> {
     }
 }
 
-/// The wire code and value words of a policy (RFC 5356; rserpool-wire.md §3.8).
+/// The wire code and value words of a policy (RFC 5356; docs/rsplib-wire.md,
+/// "Selection policy parameter").
 pub fn policy_words(p: &SelectionPolicy) -> (u32, Vec<u32>) {
     use SelectionPolicy::*;
     match p {
@@ -819,7 +820,7 @@ fn address_value(t: &Tlv<'_>) -> Result<IpAddr, DecodeError> {
 }
 
 /// An IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 §2.5.5.2) and
-/// RSPLIB sends it as an IPv4 parameter (rserpool-wire.md §3.2): return the
+/// RSPLIB sends it as an IPv4 parameter (docs/rsplib-wire.md, "Addresses"): return the
 /// IPv4 form so that a decoded message re-encodes to the same meaning and
 /// addresses compare equal however they arrived.
 fn ipv6_value(a: Ipv6Addr) -> IpAddr {

@@ -52,7 +52,7 @@ pub fn set_length(bytes: &mut [u8], length: u16) {
 }
 
 /// An encoded parameter cut to what its Length field covers, i.e. without
-/// the trailing padding that RSPLIB requires (rserpool-wire.md §3.1).
+/// the trailing padding that RSPLIB requires (docs/rsplib-wire.md, "Padding").
 pub fn unpadded(param: &[u8]) -> Vec<u8> {
     let len = match param.get(2..4) {
         Some(l) => usize::from(u16::from_be_bytes([l[0], l[1]])),
@@ -76,7 +76,8 @@ pub fn cause(code: u16, info: &[u8], length: Option<u16>) -> Vec<u8> {
 
 /// A Pool Member Selection Policy parameter with any type code and any
 /// number of value words, e.g. a one-word Priority Least Used that RSPLIB
-/// refuses (rserpool-wire.md §3.8) or the selector-only 0xb0002004.
+/// refuses (docs/rsplib-wire.md, "Selection policy parameter") or the
+/// selector-only 0xb0002004.
 pub fn policy(code: u32, words: &[u32]) -> Vec<u8> {
     let mut value = Vec::with_capacity(4 + 4 * words.len());
     value.extend_from_slice(&code.to_be_bytes());

@@ -33,7 +33,8 @@ pub struct FakeRegistrar {
     pub behaviour: RegBehaviour,
     pub pools: BTreeMap<PoolHandle, Vec<PoolElement>>,
     /// Answer this many resolutions with cause 9 although the pool exists
-    /// (an RSPLIB registrar's per-PU rate limit, §6.2 item 6).
+    /// (an RSPLIB registrar's per-PU rate limit; docs/rsplib-behaviour.md,
+    /// "Unknown pool and rate limiting look the same").
     pub rate_limited: u32,
     /// Every message received, decoded.
     pub received: Vec<Message>,
