@@ -234,16 +234,9 @@ mod tests {
         PoolHandle::from("EchoPool")
     }
 
+    /// A message RSPLIB 3.4.4 sent in the lab, as hex (testdata/README.md).
     fn vector(name: &str) -> String {
-        // Captured from RSPLIB 3.4.4 in the lab (see the README's "Tests").
-        let p = format!(
-            "{}/../../shared/vectors/{name}.hex",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&p)
-            .unwrap_or_else(|e| panic!("{p}: {e}"))
-            .trim()
-            .to_string()
+        rserpool_testdata::vector_hex(name)
     }
 
     #[test]

@@ -725,7 +725,7 @@ mod tests {
 
     #[test]
     fn probes_match_the_captured_rsplib_probe_vectors() {
-        // shared/vectors probe-asap-handle-resolution-4..7 were sent by the
+        // testdata/vectors probe-asap-handle-resolution-4..7 were sent by the
         // raw client whose findings docs/rsplib-behaviour.md records.
         let pool = PoolHandle::new(b"EchoPool".to_vec());
         let by_name = |n: &str| {
@@ -769,7 +769,7 @@ mod tests {
 
     #[test]
     fn replies_are_decoded_with_their_causes() {
-        // asap-error-3 from shared/vectors: cause 1 with the offending TLV.
+        // asap-error-3 from testdata/vectors: cause 1 with the offending TLV.
         let b = hex::decode("0e000010000c000c0001000871230004").unwrap();
         let v = reply_json(11, &b);
         assert_eq!(v["message"], "ASAP Error");

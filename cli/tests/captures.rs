@@ -1,34 +1,18 @@
-//! Every shared capture decodes to exactly the per-capture message counts
-//! that `shared/vectors/INDEX.md` states, and every vector's bytes appear at
-//! the frame INDEX.md names.
+//! Every RSPLIB capture (`testdata/captures`) decodes to exactly the
+//! per-capture message counts that `testdata/vectors/INDEX.md` states, and
+//! every vector's bytes appear at the frame INDEX.md names.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rserpool_cli::decode::{records, DecodeArgs, DecodedRecord};
-
-/// `$RSERPOOL_SHARED`, else `<workspace>/../shared`. Absent → fail, never skip.
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("RSERPOOL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    assert!(
-        dir.join("vectors/INDEX.md").is_file(),
-        "shared reference data not found at {} (set RSERPOOL_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
-fn index() -> String {
-    std::fs::read_to_string(shared_dir().join("vectors/INDEX.md")).unwrap()
-}
+use rserpool_testdata::index;
 
 fn decode_capture(name: &str) -> Vec<DecodedRecord> {
     let args = DecodeArgs {
         hex: vec![],
         enrp: false,
-        pcap: Some(shared_dir().join("captures").join(name)),
+        pcap: Some(rserpool_testdata::capture(name)),
     };
     records(&args).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -103,7 +87,6 @@ fn only_the_probe_capture_holds_undecodable_messages() {
 
 #[test]
 fn every_vector_appears_at_its_index_frame() {
-    let shared = shared_dir();
     let text = index();
     let mut checked = 0;
     for line in text.lines().filter(|l| l.starts_with("| [")) {
@@ -117,9 +100,7 @@ fn every_vector_appears_at_its_index_frame() {
             .to_string();
         let (pcap, frame) = cells[4].split_once(':').expect("pcap:frame");
         let frame: u64 = frame.parse().unwrap();
-        let hex_text =
-            std::fs::read_to_string(shared.join("vectors").join(format!("{name}.hex"))).unwrap();
-        let bytes = hex::decode(hex_text.trim()).unwrap();
+        let bytes = rserpool_testdata::vector(&name);
         let found = decode_capture(pcap)
             .into_iter()
             .any(|r| r.origin.as_ref().is_some_and(|o| o.frame == frame) && r.bytes == bytes);
@@ -183,8 +164,7 @@ fn pcap_to_pcapng(pcap: &[u8]) -> Vec<u8> {
 
 #[test]
 fn pcapng_yields_the_same_messages_as_pcap() {
-    let shared = shared_dir();
-    let original = shared.join("captures/04-pu-echo-failover.pcap");
+    let original = rserpool_testdata::capture("04-pu-echo-failover.pcap");
     let ng = std::env::temp_dir().join(format!("rserpool-{}-04.pcapng", std::process::id()));
     std::fs::write(&ng, pcap_to_pcapng(&std::fs::read(&original).unwrap())).unwrap();
     let read = |p: PathBuf| {

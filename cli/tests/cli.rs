@@ -2,6 +2,9 @@
 
 use std::process::{Command, Output};
 
+// RSPLIB captures from `testdata/captures`.
+use rserpool_testdata::capture;
+
 /// Runs `rserpool` with no lab to find and no registrar in the environment
 /// (a lab running on this machine must not answer these tests).
 fn rserpool(args: &[&str]) -> Output {
@@ -24,7 +27,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-// asap-handle-resolution-1 from the shared vectors: HR for EchoPool, items 1.
+// asap-handle-resolution-1 from testdata/vectors: HR for EchoPool, items 1.
 const HANDLE_RESOLUTION: &str = "050000180009000c4563686f506f6f6c803f000800000001";
 
 #[test]
@@ -275,17 +278,6 @@ fn lab_status_reports_a_dead_lab_as_dead() {
         stderr(&o)
     );
     let _ = std::fs::remove_dir_all(&cache);
-}
-
-/// A shared capture (`$RSERPOOL_SHARED/captures`, else `../shared`).
-fn capture(name: &str) -> std::path::PathBuf {
-    std::env::var_os("RSERPOOL_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-        })
-        .join("captures")
-        .join(name)
 }
 
 /// `decode --pcap -` reads standard input as a stream (issue 14: it could

@@ -1,10 +1,9 @@
 //! The driver and the commands' interpretation against an in-process fake
 //! network: a registrar that answers with bytes RSPLIB's registrar really
-//! sent (shared vectors) and echo pool elements, so resolution, failover
+//! sent (`testdata/vectors`) and echo pool elements, so resolution, failover
 //! and exit statuses are tested on hosts without kernel SCTP.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -20,16 +19,7 @@ use rserpool_client::channel::Channel;
 use rserpool_client::driver::{
     BoxFuture, ConnectFailure, Connected, Connector, Driver, FailureKind,
 };
-
-fn vector(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("RSERPOOL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let path = dir.join("vectors").join(format!("{name}.hex"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set RSERPOOL_SHARED)", path.display()));
-    hex::decode(text.trim()).unwrap()
-}
+use rserpool_testdata::vector;
 
 fn element(id: u32) -> PoolElement {
     PoolElement {

@@ -10,19 +10,11 @@ use std::sync::Arc;
 use client_core::gateway_protocol::{Frame, NoticeCode, REGISTRAR_CHANNEL, SUBPROTOCOL};
 use futures_util::{SinkExt, StreamExt};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rserpool_testdata::vector;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-fn vector(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("RSERPOOL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let text = std::fs::read_to_string(dir.join("vectors").join(format!("{name}.hex")))
-        .expect("shared vectors (set RSERPOOL_SHARED)");
-    hex::decode(text.trim()).unwrap()
-}
 
 /// Answer the handshake with the subprotocol the client asked for.
 // The callback's error type is fixed by tungstenite's `Callback` trait.

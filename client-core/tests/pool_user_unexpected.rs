@@ -1,4 +1,4 @@
-//! Every message in `shared/vectors` (what RSPLIB 3.4.4 really sends, plus
+//! Every message in `testdata/vectors` (what RSPLIB 3.4.4 really sends, plus
 //! the crafted probes), delivered to the pool user where it does not
 //! belong — on the registrar channel while a resolution is pending, and on
 //! a pool element's channel while a session is up, under every PPID RSPLIB
@@ -10,26 +10,13 @@ mod sim;
 
 use client_core::pool_user::*;
 use sim::*;
-use std::path::PathBuf;
 use std::time::Duration;
 
 const R1: &str = "sctp://10.1.0.1:3863";
 const R2: &str = "sctp://10.1.0.2:3863";
 
 fn vectors() -> Vec<(String, Vec<u8>)> {
-    let dir = match std::env::var("RSERPOOL_VECTORS") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
-    };
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("vectors at {}: {e}", dir.display()))
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            let name = p.file_name()?.to_str()?.strip_suffix(".hex")?.to_string();
-            Some((name.clone(), vector(&name)))
-        })
-        .collect();
-    v.sort();
+    let v = rserpool_testdata::vectors();
     assert!(v.len() >= 40, "only {} vectors", v.len());
     v
 }

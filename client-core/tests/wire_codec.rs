@@ -4,29 +4,10 @@
 //! for the stated reason.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use client_core::wire::consts::{asap_type as at, param_type as pt, policy_code};
 use client_core::wire::{self, *};
-
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("RSERPOOL_VECTORS") {
-        return PathBuf::from(d);
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
-    assert!(
-        dir.is_dir(),
-        "shared vectors not found at {} (set RSERPOOL_VECTORS)",
-        dir.display()
-    );
-    dir
-}
-
-fn vector(name: &str) -> Vec<u8> {
-    let p = vectors_dir().join(format!("{name}.hex"));
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    hex::decode(text.trim()).unwrap()
-}
+use rserpool_testdata::vector;
 
 /// Position of `needle` inside `haystack`, if present.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

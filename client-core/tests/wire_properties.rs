@@ -368,16 +368,9 @@ fn message() -> impl Strategy<Value = Message> {
 }
 
 fn real_vectors() -> Vec<Vec<u8>> {
-    let dir = std::env::var("RSERPOOL_VECTORS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
-        });
-    let mut v: Vec<Vec<u8>> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("vectors at {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "hex"))
-        .map(|p| hex::decode(std::fs::read_to_string(p).unwrap().trim()).unwrap())
+    let mut v: Vec<Vec<u8>> = rserpool_testdata::vectors()
+        .into_iter()
+        .map(|(_, bytes)| bytes)
         .collect();
     v.sort();
     v

@@ -4,39 +4,19 @@
 //! as `cargo test -p client-core --features serde --test wire_serde`.
 #![cfg(feature = "serde")]
 
-use std::path::PathBuf;
-
 use client_core::wire::{self, *};
-
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("RSERPOOL_VECTORS") {
-        return PathBuf::from(d);
-    }
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
-    assert!(
-        dir.is_dir(),
-        "shared vectors not found at {} (set RSERPOOL_VECTORS)",
-        dir.display()
-    );
-    dir
-}
 
 #[test]
 fn every_decoded_vector_survives_json() {
     let mut n = 0;
-    for entry in std::fs::read_dir(vectors_dir()).unwrap() {
-        let p = entry.unwrap().path();
-        if p.extension().is_none_or(|x| x != "hex") {
-            continue;
-        }
-        let bytes = hex::decode(std::fs::read_to_string(&p).unwrap().trim()).unwrap();
+    for (name, bytes) in rserpool_testdata::vectors() {
         for protocol in [Protocol::Asap, Protocol::Enrp] {
             let Ok(d) = wire::decode(protocol, &bytes) else {
                 continue;
             };
             let json = serde_json::to_string(&d.message).unwrap();
             let back: Message = serde_json::from_str(&json).unwrap();
-            assert_eq!(back, d.message, "{}", p.display());
+            assert_eq!(back, d.message, "{name}");
             n += 1;
         }
     }

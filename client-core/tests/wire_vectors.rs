@@ -1,25 +1,10 @@
-//! Every message captured from RSPLIB 3.4.4 (`shared/vectors/`) decodes, the
-//! fields tshark shows in the `.txt` beside it equal what the decoder returns
-//! (parsed automatically from tshark's output, not copied by hand), and every
-//! message RSPLIB sent re-encodes to the identical bytes.
-
-use std::path::PathBuf;
+//! Every message captured from RSPLIB 3.4.4 (`testdata/vectors/`, see
+//! `testdata/README.md`) decodes, the fields tshark shows in the `.txt`
+//! beside it equal what the decoder returns (parsed automatically from
+//! tshark's output, not copied by hand), and every message RSPLIB sent
+//! re-encodes to the identical bytes.
 
 use client_core::wire::{self, consts::policy_code, *};
-
-fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("RSERPOOL_VECTORS") {
-        return PathBuf::from(d);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = manifest.join("../../shared/vectors");
-    assert!(
-        dir.is_dir(),
-        "shared vectors not found at {} (set RSERPOOL_VECTORS)",
-        dir.display()
-    );
-    dir
-}
 
 struct Vector {
     name: String,
@@ -61,23 +46,14 @@ impl Vector {
 }
 
 fn load_vectors() -> Vec<Vector> {
-    let dir = vectors_dir();
-    let mut v: Vec<Vector> = std::fs::read_dir(&dir)
-        .expect("read vectors dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "hex"))
-        .map(|p| {
-            let hex_text = std::fs::read_to_string(&p).unwrap();
-            let txt = std::fs::read_to_string(p.with_extension("txt")).unwrap();
-            Vector {
-                name: p.file_stem().unwrap().to_string_lossy().into_owned(),
-                bytes: hex::decode(hex_text.trim()).unwrap(),
-                txt,
-            }
+    let v: Vec<Vector> = rserpool_testdata::vectors()
+        .into_iter()
+        .map(|(name, bytes)| Vector {
+            txt: rserpool_testdata::vector_txt(&name),
+            name,
+            bytes,
         })
         .collect();
-    v.sort_by(|a, b| a.name.cmp(&b.name));
     assert!(
         v.len() >= 40,
         "expected the full vector set, found {}",

@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
-vectors="${RSERPOOL_VECTORS:-$root/../shared/vectors}"
+vectors="$root/testdata/vectors"
 corpus="$root/fuzz/corpus/decode"
 pcorpus="$root/fuzz/corpus/param"
 mkdir -p "$corpus" "$pcorpus"

@@ -19,6 +19,7 @@ use client_core::gateway_protocol::{Frame, NoticeCode};
 use client_core::wire::{self, Protocol};
 use rserpool_gateway::client::{tls_trusting, Client, Handshake, TlsConfig, WsMessage};
 use rserpool_lab::topology::{Process, Topology};
+use rserpool_testdata::vector;
 use rserpool_tests::{hsdump_text, lab_with, parse_hsdump, LabGuard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -110,15 +111,6 @@ fn topology() -> Topology {
 
 fn lab() -> LabGuard {
     lab_with(topology)
-}
-
-/// The shared RSPLIB captures (`../shared/vectors/NAME.hex`).
-fn vector(name: &str) -> Vec<u8> {
-    let dir = std::env::var("RSERPOOL_VECTORS")
-        .unwrap_or_else(|_| format!("{}/../../shared/vectors", env!("CARGO_MANIFEST_DIR")));
-    let text = std::fs::read_to_string(format!("{dir}/{name}.hex"))
-        .unwrap_or_else(|e| panic!("vector {name}: {e}"));
-    hex::decode(text.trim()).unwrap_or_else(|e| panic!("vector {name}: {e}"))
 }
 
 /// EchoPool's PE identifiers at every registrar (sorted), from hsdump.

@@ -1,7 +1,7 @@
 // A stand-in for the RSerPool gateway's registrar channel, for tests: a
 // WebSocket server on loopback that answers an ASAP Handle Resolution
 // (one message per binary frame) with the bytes RSPLIB 3.4.4 sent
-// (shared/vectors). Also, optionally, a wss:// server with a self-signed
+// (testdata/vectors, see testdata/README.md). Also, optionally, a wss:// server with a self-signed
 // certificate no browser trusts, to test that such a gateway is skipped.
 //
 //   node fake-gateway.mjs <env-file>   writes RSERPOOL_TEST_GATEWAY=ws://...
@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const vectors = process.env.RSERPOOL_VECTORS ?? join(here, "..", "..", "..", "shared", "vectors");
+const vectors = join(here, "..", "..", "testdata", "vectors");
 export const vector = (name) => Buffer.from(readFileSync(join(vectors, `${name}.hex`), "utf8").trim(), "hex");
 
 // rserpool.asap.v1 (docs/gateway-protocol.md): kind, flags, channel (BE16),

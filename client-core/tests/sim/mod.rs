@@ -10,7 +10,6 @@ use client_core::pool_user::*;
 use client_core::wire::{self, consts, *};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How a fake registrar behaves.
@@ -423,14 +422,7 @@ pub fn rr(id: u32) -> PoolElement {
     element(id, SelectionPolicy::RoundRobin)
 }
 
-/// Reads a shared RSPLIB vector (hex) as bytes.
+/// An RSPLIB 3.4.4 message from `testdata/vectors` (`NAME.hex`) as bytes.
 pub fn vector(name: &str) -> Vec<u8> {
-    let dir = match std::env::var("RSERPOOL_VECTORS") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
-    };
-    let path = dir.join(format!("{name}.hex"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("vector {} not readable: {e}", path.display()));
-    hex::decode(text.trim()).expect("vector is hex")
+    rserpool_testdata::vector(name)
 }
