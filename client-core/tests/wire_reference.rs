@@ -1,8 +1,8 @@
-//! The codec against the project's wire reference
-//! (`shared/reference/rserpool-wire.md`), read at test time: the policy table
-//! of §3.8 (every type code and its TLV length) and the byte strings of §2.3
-//! and §7, which were checked against RSPLIB's own encoder. The expected
-//! bytes come from the document, not from this file.
+//! The codec against the worked examples and the policy table of
+//! `docs/rsplib-wire.md`, read at test time. The byte strings there were
+//! checked against RSPLIB 3.4.4's own encoder and decoder; the expected
+//! bytes come from the document, not from this file, so the page and the
+//! codec cannot drift apart.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,27 +10,22 @@ use std::path::PathBuf;
 use client_core::wire::{self, *};
 
 fn reference() -> String {
-    // Beside the vectors: `$RSERPOOL_VECTORS/../reference`, or
-    // `$CARGO_MANIFEST_DIR/../../shared/reference` in the usual layout.
-    let dir = match std::env::var("RSERPOOL_VECTORS") {
-        Ok(v) => PathBuf::from(v).join("../reference"),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference"),
-    };
-    let p = dir.join("rserpool-wire.md");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/rsplib-wire.md");
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// The text of the section whose heading starts with `### {number} `.
-fn section<'a>(doc: &'a str, number: &str) -> &'a str {
-    let head = format!("\n### {number} ");
+/// The text of the section headed `{level} {title}` (`##` or `###`), up to
+/// the next heading of the same or a higher level.
+fn section<'a>(doc: &'a str, level: &str, title: &str) -> &'a str {
+    let head = format!("\n{level} {title}\n");
     let start = doc
         .find(&head)
-        .unwrap_or_else(|| panic!("section {number} not found"));
+        .unwrap_or_else(|| panic!("section {title:?} not found"));
     let rest = &doc[start + head.len()..];
-    let end = rest
-        .find("\n### ")
-        .or_else(|| rest.find("\n## "))
-        .unwrap_or(rest.len());
+    let mut end = rest.find("\n## ").unwrap_or(rest.len());
+    if level == "###" {
+        end = end.min(rest.find("\n### ").unwrap_or(rest.len()));
+    }
     &rest[..end]
 }
 
@@ -60,7 +55,7 @@ fn same(protocol: Protocol, bytes: &[u8], expected: Message) {
 #[test]
 fn every_policy_in_the_reference_table_has_its_length() {
     let doc = reference();
-    let table = section(&doc, "3.8");
+    let table = section(&doc, "##", "Selection policy parameter");
     let mut rows = 0;
     let mut with_length = 0;
     for line in table.lines().filter(|l| l.starts_with("| 0x")) {
@@ -110,9 +105,9 @@ fn every_policy_in_the_reference_table_has_its_length() {
 }
 
 #[test]
-fn handle_resolution_examples_of_section_7_1() {
+fn handle_resolution_examples() {
     let doc = reference();
-    let s = section(&doc, "7.1");
+    let s = section(&doc, "###", "Handle Resolution");
     let plain = HandleResolution {
         pool_handle: "EchoPool".into(),
         option: None,
@@ -134,7 +129,7 @@ fn handle_resolution_examples_of_section_7_1() {
 }
 
 #[test]
-fn handle_resolution_response_example_of_section_7_2() {
+fn handle_resolution_response_example() {
     let doc = reference();
     let pe = |id: u32, addr: &str| PoolElement {
         id: PoolElementId(id),
@@ -146,7 +141,7 @@ fn handle_resolution_response_example_of_section_7_2() {
     };
     same(
         Protocol::Asap,
-        &code_block(section(&doc, "7.2"), 0),
+        &code_block(section(&doc, "###", "Handle Resolution Response"), 0),
         AsapMessage::HandleResolutionResponse(HandleResolutionResponse {
             pool_handle: "EchoPool".into(),
             policy: Some(SelectionPolicy::RoundRobin),
@@ -158,11 +153,11 @@ fn handle_resolution_response_example_of_section_7_2() {
 }
 
 #[test]
-fn unknown_pool_and_unreachable_examples_of_sections_7_3_and_7_4() {
+fn unknown_pool_and_unreachable_examples() {
     let doc = reference();
     same(
         Protocol::Asap,
-        &code_block(section(&doc, "7.3"), 0),
+        &code_block(section(&doc, "###", "Handle Resolution Response"), 1),
         AsapMessage::HandleResolutionResponse(HandleResolutionResponse {
             pool_handle: "EchoPool".into(),
             policy: None,
@@ -178,7 +173,7 @@ fn unknown_pool_and_unreachable_examples_of_sections_7_3_and_7_4() {
     );
     same(
         Protocol::Asap,
-        &code_block(section(&doc, "7.4"), 0),
+        &code_block(section(&doc, "###", "Endpoint Unreachable"), 0),
         AsapMessage::EndpointUnreachable(EndpointUnreachable {
             pool_handle: "EchoPool".into(),
             pe_id: PoolElementId(0x1a2b3c4d),
@@ -188,18 +183,12 @@ fn unknown_pool_and_unreachable_examples_of_sections_7_3_and_7_4() {
 }
 
 #[test]
-fn enrp_presence_example_of_section_2_3() {
-    // Given inline as `01 01 00 2c | 0a0b0c0d | …` in the text.
+fn enrp_presence_example() {
     let doc = reference();
-    let s = section(&doc, "2.3");
-    let quoted = s
-        .split('`')
-        .find(|q| q.starts_with("01 01 00 2c"))
-        .expect("Presence bytes quoted in §2.3");
-    let hex: String = quoted.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let bytes = code_block(section(&doc, "###", "ENRP Presence"), 0);
     same(
         Protocol::Enrp,
-        &hex::decode(hex).unwrap(),
+        &bytes,
         EnrpMessage::Presence(Presence {
             reply_required: true,
             sender: ServerId(0x0a0b0c0d),
