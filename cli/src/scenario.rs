@@ -68,13 +68,30 @@ pub struct RunArgs {
     /// Scale every phase's duration (0.5: half as long).
     #[arg(long, default_value_t = 1.0)]
     pub phase_scale: f64,
-    /// Write the run record here.
+    /// Write the run record here (with --compare: NAME.off.EXT and
+    /// NAME.on.EXT beside it, one per run).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Run twice from the same seed, with this defence off then on, and
     /// print the difference of the expectation's metric.
     #[arg(long)]
     pub compare: Option<String>,
+}
+
+/// Where `--out PATH` writes: PATH itself, or with `--compare` one record
+/// per run beside it, `NAME.off.EXT` (defence off) and `NAME.on.EXT`.
+fn out_paths(path: &std::path::Path, compare: bool) -> Vec<PathBuf> {
+    if !compare {
+        return vec![path.to_path_buf()];
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = path
+        .extension()
+        .map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
+    ["off", "on"]
+        .iter()
+        .map(|v| path.with_file_name(format!("{stem}.{v}{ext}")))
+        .collect()
 }
 
 fn io(e: std::io::Error) -> CliError {
@@ -203,11 +220,13 @@ fn run_scenario(
         }
         records.push(rec);
     }
-    let last = records.last().expect("one run at least");
     if let Some(path) = &a.out {
-        let text = serde_json::to_string_pretty(last)
-            .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
-        std::fs::write(path, text).map_err(io)?;
+        for (rec, path) in records.iter().zip(out_paths(path, a.compare.is_some())) {
+            let text = serde_json::to_string_pretty(rec)
+                .map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+            std::fs::write(&path, text).map_err(io)?;
+            eprintln!("run record: {}", path.display());
+        }
     }
     if as_json {
         for r in &records {
@@ -415,6 +434,26 @@ pub fn read_records(dir: &Path) -> Result<Vec<RunRecord>, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compare_writes_one_record_per_run_beside_out() {
+        let p = std::path::Path::new("/tmp/runs/eu.json");
+        assert_eq!(
+            out_paths(p, false),
+            vec![PathBuf::from("/tmp/runs/eu.json")]
+        );
+        assert_eq!(
+            out_paths(p, true),
+            vec![
+                PathBuf::from("/tmp/runs/eu.off.json"),
+                PathBuf::from("/tmp/runs/eu.on.json")
+            ]
+        );
+        assert_eq!(
+            out_paths(std::path::Path::new("run"), true),
+            vec![PathBuf::from("run.off"), PathBuf::from("run.on")]
+        );
+    }
 
     fn out(cmd: ScenarioCommand, json: bool) -> Result<String, CliError> {
         let mut buf = Vec::new();
