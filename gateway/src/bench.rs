@@ -210,13 +210,18 @@ pub async fn capacity(
         let (rss, fds, _) = process_usage(pid)?;
         let idle_cpu_percent = cpu_percent(pid, window).await?;
         let t = Instant::now();
+        // The well-behaved client is the project's own pool user
+        // (rserpool-client over the shared gateway link), as an
+        // application would run it; the held sessions are frame-level.
         let fresh = async {
-            let mut c = Client::connect_ready(url, tls.clone(), &Default::default()).await?;
-            c.resolve(pool).await
+            let mut config = rserpool_client::ClientConfig::new([url]);
+            config.ca = Some(ca.to_path_buf());
+            let mut c = rserpool_client::Client::new(config)?;
+            anyhow::Ok(c.resolve(pool).await?)
         };
         let fresh_resolves = matches!(
             tokio::time::timeout(Duration::from_secs(20), fresh).await,
-            Ok(Ok(h)) if !h.elements.is_empty()
+            Ok(Ok(elements)) if !elements.is_empty()
         );
         let step = CapacityStep {
             target,
