@@ -304,10 +304,20 @@ fn main() -> Result<()> {
         }
     }
     raise_fd_limit(&mut cfg.limits);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    // One worker per CPU, at most two; where there is one CPU (the lab VM)
+    // a current-thread runtime, so that a resolution's WebSocket half and
+    // its SCTP half never wake each other across threads that share it.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = if cpus <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus.min(2))
+            .enable_all()
+            .build()?
+    };
     rt.block_on(async move {
         let gw = Gateway::new(cfg, Arc::new(SctpConnector))?;
         let listener = tokio::net::TcpListener::bind(gw.config.listen)
