@@ -101,8 +101,12 @@ impl Machine {
             "-machine",
             machine,
             // RDRAND: the guest kernel seeds its CRNG from it at boot.
+            // AES-NI, PCLMULQDQ and SSSE3/SSE4 (on every x86-64 CPU of the
+            // last decade, and emulated by TCG): without them TLS runs
+            // ring's table-based AES and software GHASH, which under TCG
+            // made every gateway message cost far more than on hardware.
             "-cpu",
-            "qemu64,+rdrand",
+            "qemu64,+rdrand,+ssse3,+sse4.1,+sse4.2,+popcnt,+aes,+pclmulqdq",
             "-netdev",
             netdev,
             "-device",
