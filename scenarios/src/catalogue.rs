@@ -1042,7 +1042,11 @@ fn builtin_scenarios() -> Vec<Scenario> {
             ],
             // The gateway's bucket lets its burst through in the attack's
             // first interval (about 22 of 50), so it is judged on the
-            // attack phase's mean.
+            // attack phase's mean; the attack lasts long enough for that
+            // mean to hold many intervals (under TCG a sample takes about
+            // 550 ms and the attacker through the gateway starts about
+            // 0.7 s late: a 3 s attack held two samples, one the burst).
+            phases: phases(3000, 12000, 3000),
             expectation: also_over(compare("attacker_answered_share", ge(0.9), "maxhrrate", le(0.5)), "gateway-hr-limit", le(0.25), Over::Mean),
             ..base("hr-flood", None, Class::Load, "Handle-resolution flood")
         },
