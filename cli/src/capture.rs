@@ -573,6 +573,45 @@ mod tests {
         assert_eq!(m.bytes, vec![0x0a, 0, 0, 8, 0x10, 0, 0, 1]);
     }
 
+    /// Linux cooked capture v1 (link type 113): packet type, ARPHRD type,
+    /// address length, 8 address bytes, protocol; 16 bytes.
+    fn sll(l3: &[u8], ethertype: u16) -> Vec<u8> {
+        let mut f = vec![0, 0, 0x03, 0x04, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0];
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(l3);
+        f
+    }
+
+    /// Linux cooked capture v2 (link type 276, what `tcpdump -i any`
+    /// writes): protocol, reserved, interface index, ARPHRD type, packet
+    /// type, address length, 8 address bytes; 20 bytes.
+    fn sll2(l3: &[u8], ethertype: u16) -> Vec<u8> {
+        let mut f = ethertype.to_be_bytes().to_vec();
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0x03, 0x04, 0, 6]);
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(l3);
+        f
+    }
+
+    #[test]
+    fn linux_cooked_frames_of_an_any_interface_capture_yield_their_messages() {
+        let eu = [0x09, 0, 0, 4];
+        let pkt = sctp(40000, 3863, &[data_chunk(3, 1, 11, &eu)]);
+        let mut w = Walker::default();
+        w.frame(Linktype::LINUX_SLL, &sll(&ipv4(132, &pkt), 0x0800), 0.0);
+        w.frame(Linktype::LINUX_SLL2, &sll2(&ipv4(132, &pkt), 0x0800), 0.1);
+        // An ARP frame on the same interface is no IP: not counted as one.
+        w.frame(Linktype::LINUX_SLL2, &sll2(&[0; 28], 0x0806), 0.2);
+        let m = &w.contents.messages;
+        assert_eq!(m.len(), 2);
+        for m in m {
+            assert_eq!((m.protocol, m.ppid), (Protocol::Asap, Some(11)));
+            assert_eq!(m.bytes, eu);
+            assert_eq!(m.dst, "10.1.0.3:3863".parse().unwrap());
+        }
+        assert_eq!(w.contents.unsupported_frames, 1);
+    }
+
     #[test]
     fn truncated_and_foreign_frames_never_panic() {
         let mut w = Walker::default();
@@ -581,6 +620,7 @@ mod tests {
             let f = ether(&ipv4(132, &pkt), 0x0800);
             w.frame(Linktype::ETHERNET, &f[..len.min(f.len())], 0.0);
             w.frame(Linktype::LINUX_SLL, &f[..len.min(f.len())], 0.0);
+            w.frame(Linktype::LINUX_SLL2, &f[..len.min(f.len())], 0.0);
             w.frame(Linktype(9999), &f, 0.0);
         }
         assert!(w.contents.unsupported_frames > 0);

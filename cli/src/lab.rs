@@ -73,13 +73,22 @@ struct State {
     /// The topology the lab was started with (for `rserpool scenario run`).
     #[serde(default)]
     topology: Option<rserpool_lab::Topology>,
+    /// The directory the lab shares with the host (where `scenario run
+    /// --pcap` has the capture written).
+    #[serde(default)]
+    share: Option<rserpool_lab::Share>,
 }
 
-/// The running lab's agent address, token and topology, from
-/// `current.json` (written by `lab up`).
-pub fn current_lab() -> Result<(String, String, rserpool_lab::Topology)> {
+/// The running lab as the scenario runner reaches it (agent address,
+/// token, topology, share), from `current.json` (written by `lab up`).
+pub fn current_lab() -> Result<rserpool_scenarios::LabHandle> {
     let s = load_state()?;
-    Ok((s.agent, s.token, s.topology.unwrap_or_default()))
+    Ok(rserpool_scenarios::LabHandle {
+        agent: s.agent,
+        token: s.token,
+        topology: s.topology.unwrap_or_default(),
+        share: s.share,
+    })
 }
 
 /// The running lab's gateway URLs and CA, if a lab is running here (its
@@ -166,6 +175,7 @@ fn pool_elements_by_name() -> std::collections::HashMap<String, ListedPe> {
         agent: s.agent.clone(),
         token: s.token.clone(),
         gateway_urls: s.gateway_urls.clone(),
+        share: s.share.clone(),
     };
     let Ok(owners) = crate::control::nodes::port_owners(&access) else {
         return found;
@@ -376,6 +386,7 @@ fn up(
         page_url: control.page_url(),
         dead: None,
         topology: Some(lab.topology().clone()),
+        share: Some(lab.share()),
     };
     std::fs::write(state_file(), serde_json::to_string_pretty(&state)?)?;
     if json {

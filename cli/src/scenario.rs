@@ -76,10 +76,16 @@ pub struct RunArgs {
     /// print the difference of the expectation's metric.
     #[arg(long)]
     pub compare: Option<String>,
+    /// Capture the run's ASAP/ENRP traffic inside the lab into this pcap
+    /// file (at most 16 MB; with --compare: NAME.off.EXT and NAME.on.EXT).
+    /// Opens in Wireshark and with `rserpool decode --pcap`.
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
 }
 
-/// Where `--out PATH` writes: PATH itself, or with `--compare` one record
-/// per run beside it, `NAME.off.EXT` (defence off) and `NAME.on.EXT`.
+/// Where `--out PATH` (or `--pcap PATH`) writes: PATH itself, or with
+/// `--compare` one file per run beside it, `NAME.off.EXT` (defence off)
+/// and `NAME.on.EXT`.
 fn out_paths(path: &std::path::Path, compare: bool) -> Vec<PathBuf> {
     if !compare {
         return vec![path.to_path_buf()];
@@ -189,18 +195,33 @@ fn run_scenario(
             "--phase-scale must be within 0.05..=10"
         )));
     }
-    let (agent, token, topology) = crate::lab::current_lab().map_err(CliError::from)?;
-    let lab = rserpool_scenarios::LabHandle {
-        agent,
-        token,
-        topology,
+    let pcaps: Vec<Option<PathBuf>> = match &a.pcap {
+        Some(p) => {
+            // Refused before the run, not after it.
+            if let Some(d) = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+            {
+                return Err(usage(anyhow::anyhow!(
+                    "--pcap {}: there is no directory {}",
+                    p.display(),
+                    d.display()
+                )));
+            }
+            out_paths(p, a.compare.is_some())
+                .into_iter()
+                .map(Some)
+                .collect()
+        }
+        None => vec![None, None],
     };
+    let lab = crate::lab::current_lab().map_err(CliError::from)?;
     let variants: Vec<Option<bool>> = match &a.compare {
         Some(_) => vec![Some(false), Some(true)],
         None => vec![None],
     };
     let mut records = Vec::new();
-    for v in variants {
+    for (v, pcap) in variants.into_iter().zip(pcaps) {
         let mut d = defences.clone();
         if let (Some(name), Some(on)) = (&a.compare, v) {
             d.retain(|(n, _)| n != name);
@@ -214,9 +235,21 @@ fn run_scenario(
             params.clone(),
             a.seed,
             a.phase_scale,
+            pcap.clone(),
         )?;
         if let Some(v) = &rec.verdict {
             eprintln!("verdict: {}", v.text);
+        }
+        if let (Some(path), Some(p)) = (&pcap, &rec.pcap) {
+            eprintln!(
+                "capture: {} ({} packets, {} bytes{})",
+                path.display(),
+                p.packets,
+                p.bytes,
+                p.truncated
+                    .as_deref()
+                    .map_or(String::new(), |t| format!(", cut short: {t}"))
+            );
         }
         records.push(rec);
     }
@@ -264,6 +297,20 @@ fn run_scenario(
             }
         }
     }
+    if a.pcap.is_some() {
+        if let Some(r) = records.iter().find(|r| r.pcap.is_none()) {
+            let why = r
+                .events
+                .iter()
+                .rev()
+                .find_map(|e| e.detail.as_deref().filter(|d| d.starts_with("no capture")))
+                .unwrap_or("no capture");
+            return Err(CliError::new(
+                ExitStatus::Failure,
+                anyhow::anyhow!("the run was recorded but not captured: {why}"),
+            ));
+        }
+    }
     if records
         .iter()
         .any(|r| r.verdict.as_ref().is_some_and(|v| !v.passed))
@@ -278,6 +325,7 @@ fn run_scenario(
 
 /// One run of `scenario` on `lab`, progress on stderr; its record's
 /// command is the `rserpool scenario run` line that repeats it.
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     lab: &rserpool_scenarios::LabHandle,
     scenario: &rserpool_scenarios::Scenario,
@@ -286,6 +334,7 @@ fn run_one(
     params: Vec<(String, f64)>,
     seed: u64,
     phase_scale: f64,
+    pcap: Option<PathBuf>,
 ) -> Result<RunRecord, CliError> {
     let mut command = format!("rserpool scenario run {} --seed {seed}", scenario.id);
     for (n, on) in &defences {
@@ -306,6 +355,7 @@ fn run_one(
         params,
         phase_scale,
         command,
+        pcap,
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
     rserpool_scenarios::run(
@@ -350,12 +400,7 @@ fn record(cat: &Catalogue, a: &RecordArgs, out: &mut dyn Write) -> Result<(), Cl
             .map(|id| cat.runnable(id).map_err(usage))
             .collect::<Result<_, _>>()?
     };
-    let (agent, token, topology) = crate::lab::current_lab().map_err(CliError::from)?;
-    let lab = rserpool_scenarios::LabHandle {
-        agent,
-        token,
-        topology,
-    };
+    let lab = crate::lab::current_lab().map_err(CliError::from)?;
     std::fs::create_dir_all(&a.dir).map_err(io)?;
     let mut failed = 0;
     for s in scenarios {
@@ -373,7 +418,16 @@ fn record(cat: &Catalogue, a: &RecordArgs, out: &mut dyn Write) -> Result<(), Cl
                 .iter()
                 .map(|n| (n.to_string(), Some(*n) == on))
                 .collect();
-            match run_one(&lab, s, defences, &[], Vec::new(), a.seed, a.phase_scale) {
+            match run_one(
+                &lab,
+                s,
+                defences,
+                &[],
+                Vec::new(),
+                a.seed,
+                a.phase_scale,
+                None,
+            ) {
                 Ok(rec) => {
                     let path = a.dir.join(format!("{}-{label}-seed{}.json", s.id, a.seed));
                     let text = serde_json::to_string_pretty(&rec)

@@ -17,6 +17,7 @@ fn server(ui_dir: &std::path::Path) -> ControlServer {
             agent: "127.0.0.1:9".into(),
             token: "t".into(),
             gateway_urls: vec![],
+            share: None,
         },
         ControlOptions {
             port: 0,

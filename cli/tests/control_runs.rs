@@ -71,6 +71,7 @@ fn page(runner: Option<Arc<dyn ScenarioRunner>>) -> Page {
             agent: "127.0.0.1:9".into(),
             token: "t".into(),
             gateway_urls: vec![],
+            share: None,
         },
         ControlOptions {
             runner,

@@ -119,6 +119,31 @@ impl Default for LabOptions {
     }
 }
 
+/// The directory the host shares with the lab's processes: the run
+/// directory, which the VM mounts on `/share` (9p) and native processes
+/// see as itself. A file a lab process writes under `guest` is on the
+/// host under `host` (a scenario run's packet capture, for instance).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Share {
+    /// Where it is on the host.
+    pub host: PathBuf,
+    /// Where the lab's processes see it.
+    pub guest: PathBuf,
+}
+
+impl Share {
+    /// The shared directory of a lab in `mode` whose run directory is `run_dir`.
+    pub fn of(mode: Mode, run_dir: &Path) -> Share {
+        Share {
+            host: run_dir.to_path_buf(),
+            guest: match mode {
+                Mode::Vm => PathBuf::from("/share"),
+                Mode::Native => run_dir.to_path_buf(),
+            },
+        }
+    }
+}
+
 /// A running lab. Dropping it shuts everything down.
 pub struct Lab {
     mode: Mode,
@@ -394,6 +419,11 @@ impl Lab {
     /// Directory of this run (share with the VM: binaries, topology, console).
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
+    }
+
+    /// The run directory as the host and the lab's processes see it.
+    pub fn share(&self) -> Share {
+        Share::of(self.mode, &self.run_dir)
     }
 
     /// The host port that reaches a guest TCP port (VM mode), or the port
@@ -676,6 +706,14 @@ mod tests {
         );
         assert!(s.contains("exec /share/bin/rserpool-lab-agent"));
         assert!(s.contains("--token-file /share/token"));
+    }
+
+    #[test]
+    fn the_share_is_slash_share_in_the_vm_and_the_run_directory_natively() {
+        let run = Path::new("/cache/runs/1-ab");
+        assert_eq!(Share::of(Mode::Vm, run).guest, Path::new("/share"));
+        assert_eq!(Share::of(Mode::Vm, run).host, run);
+        assert_eq!(Share::of(Mode::Native, run).guest, run);
     }
 
     #[test]

@@ -55,8 +55,10 @@ pub const RSPLIB_PROGRAMS: &[&str] = &[
 ];
 
 /// Other programs copied into the image: `nft` (Debian nftables), the
-/// packet filter of the lab's stand-in defences.
-pub const LAB_TOOLS: &[&str] = &["nft"];
+/// packet filter of the lab's stand-in defences, and `tcpdump` (Debian
+/// tcpdump), which captures a scenario run's ASAP/ENRP traffic
+/// (`rserpool scenario run --pcap`, scenarios/src/capture.rs).
+pub const LAB_TOOLS: &[&str] = &["nft", "tcpdump"];
 
 /// Where the kernel and images are cached: `$RSERPOOL_LAB_CACHE`, else
 /// `$XDG_CACHE_HOME/rserpool-lab`, else `~/.cache/rserpool-lab`.
@@ -409,8 +411,10 @@ fn image_key(kernel_package: &str, init: &str) -> Result<u64> {
         "rsplib-services",
         "rsplib-tools",
         "nftables",
+        "tcpdump",
+        "libpcap0.8",
     ]))
-    .context("busybox-static, RSPLIB and nftables must be installed (scripts/setup)")?;
+    .context("busybox-static, RSPLIB, nftables and tcpdump must be installed (scripts/setup)")?;
     // FNV-1a: stable across runs and Rust versions (unlike DefaultHasher).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in kernel_package
@@ -449,7 +453,7 @@ fn which(program: &str) -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    bail!("{program} is not installed (scripts/setup installs RSPLIB and busybox-static)")
+    bail!("{program} is not installed (scripts/setup installs RSPLIB, busybox-static, nftables and tcpdump)")
 }
 
 fn build_initrd(modules: &Path, wanted: &BTreeSet<String>, init: &str, out: &Path) -> Result<()> {

@@ -23,7 +23,7 @@ pub mod vm;
 
 pub use host::{
     build_guest_binaries, guest_init_script, kernel_has_sctp, request_agent, ExecOutput, Lab,
-    LabOptions, LabPhase, Mode,
+    LabOptions, LabPhase, Mode, Share,
 };
 pub use subscription::Subscription;
 pub use topology::Topology;

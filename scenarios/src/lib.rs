@@ -1,7 +1,9 @@
 //! RFC 5355 scenarios against live RSPLIB: the catalogue (pure data and
-//! validation), the run record, and the generated documentation.
+//! validation), the runner and its packet capture, the run record, and
+//! the generated documentation.
 
 pub mod actor_args;
+pub mod capture;
 pub mod catalogue;
 pub mod defences;
 pub mod docs;

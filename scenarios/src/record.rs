@@ -36,6 +36,35 @@ pub struct RunRecord {
     pub verdict: Option<Verdict>,
     /// The command that reproduces this run.
     pub command: String,
+    /// The run's packet capture, when one was taken (`--pcap`, and every
+    /// run from the lab page): the file beside the record, what it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcap: Option<PcapInfo>,
+}
+
+/// A run's packet capture (`crate::capture`): a classic pcap file that
+/// Wireshark and `rserpool decode --pcap` open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PcapInfo {
+    /// Its file name, as written (`--pcap PATH`'s last component).
+    pub file: String,
+    pub bytes: u64,
+    pub packets: u64,
+    /// The pcap link type: 276 (LINUX_SLL2), what `tcpdump -i any` writes.
+    pub link_type: u32,
+    /// tcpdump's capture filter.
+    pub filter: String,
+    /// The size cap: the file holds at most this many bytes plus one packet.
+    pub cap_bytes: u64,
+    /// Packets the kernel dropped before tcpdump saw them, as tcpdump
+    /// counted them (`None` if it did not say).
+    #[serde(default)]
+    pub dropped_by_kernel: Option<u64>,
+    /// Why the capture ended before the run did: `"size-cap"` (later
+    /// packets are not in it) or `"time-limit"` (the agent's bound on
+    /// spawned processes); `None` when it covers the whole run.
+    #[serde(default)]
+    pub truncated: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use rserpool_lab::hsdump;
 use rserpool_lab::proto::{Request, Response, RunState, SpawnOutput};
 use rserpool_lab::topology::{ProcessKind, ENRP_PORT};
-use rserpool_lab::{request_agent, Topology};
+use rserpool_lab::{request_agent, Share, Topology};
 
 use crate::actor_args::{attacker_args_with, workload_args_with};
 use crate::catalogue::{Catalogue, PhaseName, Scenario, Worse};
@@ -30,6 +30,9 @@ pub struct LabHandle {
     pub agent: String,
     pub token: String,
     pub topology: Topology,
+    /// The directory the host shares with the lab (where a run's capture
+    /// is written); `None` if the caller does not know it (no captures).
+    pub share: Option<Share>,
 }
 
 impl LabHandle {
@@ -38,6 +41,7 @@ impl LabHandle {
             agent: lab.agent_addr().to_string(),
             token: lab.token().to_string(),
             topology: lab.topology().clone(),
+            share: Some(lab.share()),
         }
     }
 
@@ -114,7 +118,12 @@ impl LabHandle {
         self.spawn_program("rserpool-actor", args, timeout_ms)
     }
 
-    fn spawn_program(&self, program: &str, args: &[String], timeout_ms: u64) -> Result<u64> {
+    pub(crate) fn spawn_program(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout_ms: u64,
+    ) -> Result<u64> {
         match self.request(Request::Spawn {
             program: program.into(),
             args: args.to_vec(),
@@ -126,7 +135,12 @@ impl LabHandle {
         }
     }
 
-    fn spawn_output(&self, id: u64, from_line: usize, stop: bool) -> Result<SpawnOutput> {
+    pub(crate) fn spawn_output(
+        &self,
+        id: u64,
+        from_line: usize,
+        stop: bool,
+    ) -> Result<SpawnOutput> {
         let req = if stop {
             Request::SpawnStop { id, from_line }
         } else {
@@ -152,6 +166,9 @@ pub struct RunOptions {
     pub phase_scale: f64,
     /// The command line that reproduces the run (written in the record).
     pub command: String,
+    /// Capture the run's ASAP/ENRP traffic into this file on the host
+    /// (`crate::capture`; its summary in the record's `pcap`).
+    pub pcap: Option<std::path::PathBuf>,
 }
 
 /// Reported to the caller after every sample.
@@ -497,6 +514,97 @@ pub fn run(
         1.0
     };
     let phases = scenario.scaled_phases(scale);
+    let Some(dest) = &opts.pcap else {
+        return staged(
+            lab,
+            scenario,
+            opts,
+            &params,
+            &defences,
+            &phases,
+            &mut on_progress,
+            stop,
+        );
+    };
+    let Some(share) = &lab.share else {
+        bail!("a capture needs the lab's share directory, which this lab handle does not know");
+    };
+    // The capture covers the whole run: the checks and restarts before
+    // the phases, and the restore after them.
+    let total_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
+    let capture = crate::capture::Capture::start(
+        lab,
+        share,
+        Duration::from_millis(total_ms) + CAPTURE_MARGIN,
+    )?;
+    let result = staged(
+        lab,
+        scenario,
+        opts,
+        &params,
+        &defences,
+        &phases,
+        &mut on_progress,
+        stop,
+    );
+    let pcap = capture.finish(dest);
+    match (result, pcap) {
+        (Ok(mut rec), Ok(info)) => {
+            let end = rec.samples.last().map_or(0, |s| s.t_ms);
+            if let Some(why) = &info.truncated {
+                rec.events.push(Event {
+                    t_ms: end,
+                    kind: EventKind::Note,
+                    node: None,
+                    detail: Some(match why.as_str() {
+                        "size-cap" => format!(
+                            "the capture reached its size cap ({} bytes): later packets are not in it",
+                            info.cap_bytes
+                        ),
+                        _ => format!("the capture ended before the run ({why})"),
+                    }),
+                });
+            }
+            rec.pcap = Some(info);
+            Ok(rec)
+        }
+        (Ok(mut rec), Err(e)) => {
+            let end = rec.samples.last().map_or(0, |s| s.t_ms);
+            rec.events.push(Event {
+                t_ms: end,
+                kind: EventKind::Note,
+                node: None,
+                detail: Some(format!("no capture: {e:#}")),
+            });
+            Ok(rec)
+        }
+        (Err(e), Ok(_)) => Err(e.context(format!(
+            "the capture up to the failure is in {}",
+            dest.display()
+        ))),
+        (Err(e), Err(_)) => Err(e),
+    }
+}
+
+/// Time a capture may run beyond the run's phases: the topology checks
+/// and restores before and after them (each waits up to 30 s twice).
+const CAPTURE_MARGIN: Duration = Duration::from_secs(300);
+
+/// The run proper (everything but the capture): the lab restored and set
+/// up for the scenario, the phases measured, the lab put back.
+#[allow(clippy::too_many_arguments)]
+fn staged(
+    lab: &LabHandle,
+    scenario: &Scenario,
+    opts: &RunOptions,
+    params: &BTreeMap<String, f64>,
+    defences: &BTreeMap<String, bool>,
+    phases: &[crate::catalogue::Phase],
+    on_progress: &mut impl FnMut(&Progress),
+    stop: &AtomicBool,
+) -> Result<RunRecord> {
+    let defences = defences.clone();
+    let params = params.clone();
     let mut events = Vec::new();
     let restored = restore(lab).context("checking the topology before the run")?;
     if !restored.is_empty() {
@@ -568,9 +676,9 @@ pub fn run(
         opts,
         &params,
         &defences,
-        &phases,
+        phases,
         &mut events,
-        &mut on_progress,
+        on_progress,
         stop,
     );
     // Put the lab back for the next run whatever happened: the run's own
@@ -688,6 +796,7 @@ pub fn run(
         means,
         verdict,
         command: opts.command.clone(),
+        pcap: None,
     })
 }
 

@@ -1,7 +1,9 @@
 //! The scenario library's runner (`rserpool_scenarios::run`) behind the
 //! control server's run API, with the page's service floor: a run stops
 //! itself when the scenario's service metric falls below the floor the page
-//! chose.
+//! chose. Every run is captured (`rserpool_scenarios::capture`) into the
+//! lab's share, for `GET /api/runs/ID/pcap`; the file goes with the lab
+//! (or when the run is no longer kept).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -69,7 +71,18 @@ impl ScenarioRunner for ScenarioLibrary {
             agent: lab.agent.clone(),
             token: lab.token.clone(),
             topology: lab.topology.clone(),
+            share: lab.share.clone(),
         };
+        let pcap = lab.share.as_ref().map(|s| {
+            s.host.join("captures").join(format!(
+                "page-{}-seed{}-{}.pcap",
+                scenario.id,
+                request.seed,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ))
+        });
         let opts = RunOptions {
             seed: request.seed,
             defences: request.defences.clone().into_iter().collect(),
@@ -78,6 +91,7 @@ impl ScenarioRunner for ScenarioLibrary {
                 serde_json::to_string(request).unwrap_or_default()
             ),
             phase_scale: request.phase_scale.unwrap_or(1.0),
+            pcap: pcap.clone(),
             ..RunOptions::default()
         };
         let floor = request
@@ -127,8 +141,9 @@ impl ScenarioRunner for ScenarioLibrary {
             stop,
         )?;
         Ok(RunOutcome {
+            // A capture that failed is a note in the record, not a file.
+            pcap: pcap.filter(|_| record.pcap.is_some()),
             record: serde_json::to_value(&record)?,
-            pcap: None,
         })
     }
 }

@@ -54,6 +54,9 @@ pub struct LabAccess {
     pub agent: String,
     pub token: String,
     pub gateway_urls: Vec<String>,
+    /// The directory the lab shares with the host: runs from the page are
+    /// captured into it (`None`: runs without a capture).
+    pub share: Option<rserpool_lab::Share>,
 }
 
 impl LabAccess {
@@ -65,6 +68,7 @@ impl LabAccess {
             agent: lab.agent_addr().to_string(),
             token: lab.token().to_string(),
             gateway_urls: (1..=n).filter_map(|i| lab.gateway_url(i)).collect(),
+            share: Some(lab.share()),
         }
     }
 

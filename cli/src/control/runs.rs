@@ -251,7 +251,11 @@ pub async fn start(State(s): State<AppState>, body: Bytes) -> Result<Response, A
             let Some(oldest) = runs.keys().next().copied() else {
                 break;
             };
-            runs.remove(&oldest);
+            // Its capture goes with it: the captures kept are bounded by
+            // KEEP times the capture's size cap.
+            if let Some(p) = runs.remove(&oldest).and_then(|r| r.pcap) {
+                let _ = std::fs::remove_file(p);
+            }
         }
         id
     };
