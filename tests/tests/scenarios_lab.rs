@@ -186,3 +186,115 @@ fn a_stop_request_cuts_the_run_before_the_attack_and_the_same_seed_plans_the_sam
     assert_eq!(plan(&a).len(), 12, "{:?}", a.events);
     assert_eq!(plan(&a), plan(&b));
 }
+
+/// Issue 12 item 4: a run with a capture. The pcap holds the whole run as
+/// tcpdump saw it inside the lab (`-i any`: Linux cooked frames), opens
+/// with the project's own reader, and holds every Endpoint Unreachable
+/// the attacker says it sent (decoded with client-core, to the registrar
+/// and about the PE each action names) and the registrars' own traffic.
+#[test]
+fn a_captured_run_holds_every_endpoint_unreachable_the_attacker_sent_and_the_registrars_traffic() {
+    use client_core::wire::{decode, AsapMessage, Message, Protocol};
+    use std::collections::BTreeMap;
+
+    let _turn = turn();
+    let lab = lab();
+    let cat = Catalogue::builtin();
+    let scenario = cat.get(ID).unwrap();
+    let pcap = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("run-eu-flood.pcap");
+    let _ = std::fs::remove_file(&pcap);
+    let rec = run(
+        &LabHandle::of(&lab),
+        scenario,
+        &RunOptions {
+            pcap: Some(pcap.clone()),
+            ..opts(11)
+        },
+        |_| {},
+        &AtomicBool::new(false),
+    )
+    .expect("run");
+    let info = rec.pcap.clone().unwrap_or_else(|| {
+        panic!("no capture in the record: {:?}", rec.events);
+    });
+    let len = std::fs::metadata(&pcap).expect("the capture file").len();
+    eprintln!("capture: {info:?}, file {len} bytes");
+    assert_eq!(info.file, "run-eu-flood.pcap");
+    assert_eq!(info.bytes, len);
+    assert_eq!(info.truncated, None, "{info:?}");
+    assert!(info.bytes <= info.cap_bytes + 65_536 + 16);
+    assert!(
+        [113, 276].contains(&info.link_type),
+        "not a Linux cooked capture: {info:?}"
+    );
+
+    let contents = rserpool_cli::capture::read_capture(&pcap).expect("the project reads it");
+    assert_eq!(contents.frames, info.packets);
+    assert_eq!(contents.unsupported_frames, 0, "{info:?}");
+    let mut eus: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let (mut enrp_between_registrars, mut asap_from_registrars) = (0, 0);
+    let registrars: Vec<std::net::IpAddr> = (0..lab.topology().registrars.len())
+        .map(|i| {
+            rserpool_lab::Topology::registrar_address(i)
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let mut undecoded = Vec::new();
+    for m in &contents.messages {
+        let decoded = match decode(m.protocol, &m.bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                undecoded.push(format!("frame {}: {e}", m.frame));
+                continue;
+            }
+        };
+        match (&decoded.message, m.protocol) {
+            (Message::Asap(AsapMessage::EndpointUnreachable(eu)), _) => {
+                *eus.entry((m.dst.to_string(), eu.pe_id.to_string()))
+                    .or_default() += 1;
+            }
+            (Message::Enrp(_), Protocol::Enrp)
+                if registrars.contains(&m.src.ip()) && registrars.contains(&m.dst.ip()) =>
+            {
+                enrp_between_registrars += 1
+            }
+            (Message::Asap(_), _) if m.src.port() == 3863 && registrars.contains(&m.src.ip()) => {
+                asap_from_registrars += 1
+            }
+            _ => {}
+        }
+    }
+    eprintln!(
+        "{} messages in {} frames: Endpoint Unreachable by (registrar, PE) {eus:?}, \
+         ENRP between registrars {enrp_between_registrars}, ASAP from registrars {asap_from_registrars}",
+        contents.messages.len(),
+        contents.frames
+    );
+    assert!(undecoded.is_empty(), "{undecoded:?}");
+    // Every report the attacker made is in the capture, where it sent it
+    // and about the PE it named (SCTP may carry one twice, never less).
+    let mut sent: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for a in rec
+        .actions
+        .iter()
+        .filter(|a| a["action"] == "endpoint-unreachable")
+    {
+        let key = (
+            a["target"].as_str().unwrap().to_string(),
+            a["pe_id"].as_str().unwrap().to_string(),
+        );
+        *sent.entry(key).or_default() += 1;
+    }
+    assert!(sent.values().sum::<usize>() >= 10, "{:?}", rec.actions);
+    for (key, n) in &sent {
+        let got = eus.get(key).copied().unwrap_or(0);
+        assert!(
+            got >= *n,
+            "{key:?}: the attacker sent {n}, the capture holds {got}"
+        );
+    }
+    // The registrars' own traffic: ENRP among them, ASAP to PEs and PUs.
+    assert!(enrp_between_registrars > 0);
+    assert!(asap_from_registrars > 0);
+}
