@@ -56,6 +56,8 @@ export interface RunRecord {
   events: RunEvent[];
   summary?: Record<string, Record<string, number>>;
   verdict?: { passed: boolean; text: string } | null;
+  /** The run's capture (docs/run-record.md), absent when none was taken. */
+  pcap?: { file: string; bytes: number; packets: number; truncated?: string | null };
 }
 export interface RunView {
   run_id: string;
@@ -263,9 +265,16 @@ function RunPanel({
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
   };
+  const [pcapError, setPcapError] = useState<string | null>(null);
   const pcap = async () => {
     if (!run) return;
     const r = await fetch(`/api/runs/${run.run_id}/pcap`, { headers: { "X-Lab-Key": labKey() } });
+    if (!r.ok) {
+      const body = (await r.json().catch(() => null)) as { message?: string } | null;
+      setPcapError(`pcap: ${body?.message ?? `HTTP ${r.status}`}`);
+      return;
+    }
+    setPcapError(null);
     const a = document.createElement("a");
     a.href = URL.createObjectURL(await r.blob());
     a.download = `run-${record.scenario.id}-seed${record.seed}.pcap`;
@@ -337,9 +346,23 @@ function RunPanel({
         Download run.json
       </button>{" "}
       {run?.has_pcap && (
-        <button type="button" onClick={pcap}>
-          Download pcap
-        </button>
+        <>
+          <button type="button" onClick={pcap}>
+            Download pcap
+          </button>{" "}
+          {record.pcap && (
+            <span class="small" data-testid="pcap-info">
+              {record.pcap.packets} packets, {(record.pcap.bytes / 1000).toFixed(1)} kB
+              {record.pcap.truncated ? ` (cut short: ${record.pcap.truncated})` : ""}
+            </span>
+          )}
+          {pcapError && (
+            <span class="small" role="alert">
+              {" "}
+              {pcapError}
+            </span>
+          )}
+        </>
       )}
     </div>
   );

@@ -289,6 +289,17 @@ describe("lab page, default topology", () => {
         `no sample in ${p.name}: ${times}`,
       );
     }
+    // The run was captured inside the lab: the pcap as downloaded is the
+    // file the record describes (classic pcap, its size in bytes).
+    assert.match(await views.last().getByTestId("pcap-info").textContent(), /\d+ packets, [\d.]+ kB/);
+    const [pcapDownload] = await Promise.all([
+      page.waitForEvent("download"),
+      views.last().getByRole("button", { name: "Download pcap" }).click(),
+    ]);
+    const pcap = readFileSync(await pcapDownload.path());
+    assert.equal(pcap.readUInt32LE(0), 0xa1b2c3d4, "pcap magic");
+    assert.equal(pcap.length, saved.pcap.bytes);
+    assert.ok(saved.pcap.packets > 0, JSON.stringify(saved.pcap));
     assert.deepEqual(errors, []);
   });
 

@@ -131,6 +131,54 @@ fn a_run_from_the_page_streams_progress_and_ends_with_its_record() {
 
     let done = page.wait_ended(&id);
     assert_eq!(done["state"], "finished");
+    // The run was captured: the page's download is a pcap whose size and
+    // packets the record states, and the project's reader finds the
+    // attack's Endpoint Unreachables in it.
+    assert_eq!(done["has_pcap"], true, "{done}");
+    let mut r = page
+        .http
+        .get(page.url(&format!("/api/runs/{id}/pcap")))
+        .header("X-Lab-Key", page.server.secret())
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/vnd.tcpdump.pcap")
+    );
+    let bytes = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
+    assert_eq!(
+        done["record"]["pcap"]["bytes"].as_u64(),
+        Some(bytes.len() as u64)
+    );
+    let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("page-run.pcap");
+    std::fs::write(&saved, &bytes).unwrap();
+    let contents = rserpool_cli::capture::read_capture(&saved).unwrap();
+    assert_eq!(
+        done["record"]["pcap"]["packets"].as_u64(),
+        Some(contents.frames)
+    );
+    let eus = contents
+        .messages
+        .iter()
+        .filter(|m| {
+            matches!(
+                client_core::wire::decode(m.protocol, &m.bytes).map(|d| d.message),
+                Ok(client_core::wire::Message::Asap(
+                    client_core::wire::AsapMessage::EndpointUnreachable(_)
+                ))
+            )
+        })
+        .count();
+    assert!(eus > 0, "no Endpoint Unreachable in the page's capture");
     let record = &done["record"];
     assert_eq!(record["schema"], "rserpool-run/2");
     assert_eq!(record["seed"], 42);
