@@ -219,7 +219,7 @@ describe("lab page, default topology", () => {
     assert.deepEqual(errors, []);
   });
 
-  test("a scenario run with the defence off, then on: attack window, harm charts, comparison, download", async () => {
+  test("a scenario run with the defence off, then on: attack window, harm charts, comparison, downloads (run.json, pcap)", async () => {
     const { page, errors } = browser;
     const card = page.locator('.card[data-scenario="rfc5355-2.13-eu-flood"]');
     await card.waitFor({ timeout: 20_000 });

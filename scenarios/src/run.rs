@@ -3,7 +3,9 @@
 //! the CLI reads them from `current.json`, the control server runs inside
 //! `lab up`). Samples every registrar's handlespace (RSPLIB's `hsdump`)
 //! every 250 ms, starts the attacker and the workload (`rserpool-actor`,
-//! inside the lab) for their phases, and writes a [`RunRecord`].
+//! inside the lab) for their phases, and writes a [`RunRecord`]. Asked
+//! for a capture (`RunOptions::pcap`), it has tcpdump record the whole run
+//! inside the lab (`crate::capture`) and notes the file in the record.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
