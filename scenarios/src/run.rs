@@ -516,29 +516,19 @@ pub fn run(
         1.0
     };
     let phases = scenario.scaled_phases(scale);
-    let Some(dest) = &opts.pcap else {
-        return staged(
-            lab,
-            scenario,
-            opts,
-            &params,
-            &defences,
-            &phases,
-            &mut on_progress,
-            stop,
-        );
-    };
-    let Some(share) = &lab.share else {
-        bail!("a capture needs the lab's share directory, which this lab handle does not know");
-    };
     // The capture covers the whole run: the checks and restarts before
     // the phases, and the restore after them.
-    let total_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
-    let capture = crate::capture::Capture::start(
-        lab,
-        share,
-        Duration::from_millis(total_ms) + CAPTURE_MARGIN,
-    )?;
+    let capture = match &opts.pcap {
+        None => None,
+        Some(dest) => {
+            let Some(share) = &lab.share else {
+                bail!("a capture needs the lab's share directory, which this lab handle does not know");
+            };
+            let total_ms: u64 = phases.iter().map(|p| p.duration_ms).sum();
+            let limit = Duration::from_millis(total_ms) + CAPTURE_MARGIN;
+            Some((crate::capture::Capture::start(lab, share, limit)?, dest))
+        }
+    };
     let result = staged(
         lab,
         scenario,
@@ -549,6 +539,9 @@ pub fn run(
         &mut on_progress,
         stop,
     );
+    let Some((capture, dest)) = capture else {
+        return result;
+    };
     let pcap = capture.finish(dest);
     match (result, pcap) {
         (Ok(mut rec), Ok(info)) => {
