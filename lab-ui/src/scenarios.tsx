@@ -481,7 +481,8 @@ export function Scenarios({ online }: { online: boolean }) {
   const [run, setRun] = useState<RunView | null>(null);
   const [queue, setQueue] = useState<RunRequest[]>([]);
   const [offline, setOffline] = useState<RunRecord | null>(null);
-  const [done, setDone] = useState<RunRecord[]>([]);
+  // Ended runs with their ids, so that each one's capture stays downloadable.
+  const [done, setDone] = useState<{ view: RunView; record: RunRecord }[]>([]);
   const autoRun = useRef(wanted.run);
 
   useEffect(() => {
@@ -507,7 +508,8 @@ export function Scenarios({ online }: { online: boolean }) {
       try {
         const r = (await api.run(run.run_id)) as RunView;
         setRun(r);
-        if (r.state !== "running" && r.record) setDone((d) => [...d, r.record as RunRecord]);
+        const ended = r.record;
+        if (r.state !== "running" && ended) setDone((d) => [...d, { view: r, record: ended }]);
       } catch (e) {
         setError((e as Error).message);
       }
@@ -584,8 +586,10 @@ export function Scenarios({ online }: { online: boolean }) {
   };
   const sameSeed = (r: RunRecord, want: boolean) =>
     r.scenario.id === chosen && r.seed === seed && Object.values(r.defences).some((x) => x) === want;
-  const offRun = [...done].reverse().find((r) => sameSeed(r, false));
-  const onRun = [...done].reverse().find((r) => sameSeed(r, true));
+  const offEnded = [...done].reverse().find((d) => sameSeed(d.record, false));
+  const onEnded = [...done].reverse().find((d) => sameSeed(d.record, true));
+  const offRun = offEnded?.record;
+  const onRun = onEnded?.record;
   const running = run?.state === "running";
   const startedMs = (r: RunRecord, fallback: number | null) => {
     const t = r.started_at ? Date.parse(r.started_at) : Number.NaN;
@@ -732,12 +736,17 @@ export function Scenarios({ online }: { online: boolean }) {
             <>
               <Compare off={offRun} on={onRun} />
               <div class="runs">
-                <RunPanel record={offRun} label="Defences off" startedMs={startedMs(offRun, null)} />
+                <RunPanel
+                  record={offRun}
+                  label="Defences off"
+                  startedMs={startedMs(offRun, null)}
+                  run={offEnded?.view}
+                />
                 <RunPanel
                   record={onRun}
                   label="Defences on"
                   startedMs={startedMs(onRun, null)}
-                  run={run ?? undefined}
+                  run={onEnded?.view}
                 />
               </div>
             </>

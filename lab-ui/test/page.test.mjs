@@ -300,6 +300,18 @@ describe("lab page, default topology", () => {
     assert.equal(pcap.readUInt32LE(0), 0xa1b2c3d4, "pcap magic");
     assert.equal(pcap.length, saved.pcap.bytes);
     assert.ok(saved.pcap.packets > 0, JSON.stringify(saved.pcap));
+    // The defence-off run of the comparison keeps its own capture.
+    const [offPcap] = await Promise.all([
+      page.waitForEvent("download"),
+      views.first().getByRole("button", { name: "Download pcap" }).click(),
+    ]);
+    const offBytes = readFileSync(await offPcap.path());
+    assert.equal(offBytes.readUInt32LE(0), 0xa1b2c3d4, "pcap magic (defences off)");
+    // Its own file: the size its panel states, from its own record.
+    assert.match(
+      await views.first().getByTestId("pcap-info").textContent(),
+      new RegExp(`${(offBytes.length / 1000).toFixed(1).replace(".", "\\.")} kB`),
+    );
     assert.deepEqual(errors, []);
   });
 
